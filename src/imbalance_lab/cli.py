@@ -1,0 +1,30 @@
+"""Hydra entry points (thin): `imbalance-lab [overrides]`, `imbalance-lab -m [overrides]`."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ start-up chatter out of the way
+
+import hydra  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+from imbalance_lab.configs import register_resolvers  # noqa: E402
+from imbalance_lab.paths import CONF_DIR  # noqa: E402
+
+register_resolvers()
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
+def _task(cfg: DictConfig):
+    from imbalance_lab.sweep import run_job
+
+    return run_job(cfg)
+
+
+def main() -> None:
+    _task()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""Stratified train/val/test splits and scaling fitted on the training split only."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from hydra.utils import get_method
+from omegaconf import DictConfig, OmegaConf
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+from imbalance_lab.data.raw import RawData
+from imbalance_lab.errors import ImbalanceLabError
+
+# Keys of a `dataset` option that belong to the split, not to its loader.
+SPLIT_KEYS = ("val_size", "test_size")
+
+
+@dataclass(frozen=True)
+class Splits:
+    X_train: np.ndarray
+    y_train: np.ndarray      # class indices 0..K-1 in sorted label order
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    labels: tuple[str, ...]  # the original labels, sorted, as strings
+    is_image: bool
+    fingerprint: str
+    description: str
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.labels)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.X_train.shape[1:])
+
+    def class_counts(self, split: str = "train") -> np.ndarray:
+        y = getattr(self, f"y_{split}")
+        return np.bincount(y, minlength=self.n_classes)
+
+
+def load_splits(dataset_cfg: DictConfig | dict, seed: int) -> Splits:
+    """Load, split and scale a dataset; cached per process for runs that share (dataset, seed)."""
+    plain = OmegaConf.to_container(dataset_cfg, resolve=True) if isinstance(dataset_cfg, DictConfig) else dataset_cfg
+    return _load_splits_cached(json.dumps(plain, sort_keys=True), int(seed))
+
+
+@lru_cache(maxsize=4)
+def _load_splits_cached(dataset_json: str, seed: int) -> Splits:
+    cfg: dict[str, Any] = json.loads(dataset_json)
+    raw = _load_raw(cfg)
+    labels, encode = _label_encoder(raw)
+    y = encode(raw.y)
+    val_size, test_size = float(cfg.get("val_size", 0.2)), float(cfg.get("test_size", 0.2))
+    if raw.X_test is None:
+        X_rest, X_test, y_rest, y_test = _stratified(raw.X, y, test_size, seed, labels)
+        val_share = val_size / (1.0 - test_size)
+    else:
+        X_rest, y_rest, X_test, y_test = raw.X, y, raw.X_test, encode(raw.y_test)
+        val_share = val_size
+    X_train, X_val, y_train, y_val = _stratified(X_rest, y_rest, val_share, seed, labels)
+    X_train, X_val, X_test = _scale(X_train, X_val, X_test)
+    arrays = [X_train, y_train, X_val, y_val, X_test, y_test]
+    for a in arrays:
+        a.setflags(write=False)  # shared by every run in this process that uses the same data
+    return Splits(*arrays, labels=labels, is_image=raw.is_image,
+                  fingerprint=_fingerprint(arrays), description=raw.description)
+
+
+def _load_raw(cfg: dict[str, Any]) -> RawData:
+    target = cfg.get("_target_")
+    if not target:
+        raise ImbalanceLabError("The dataset config has no `_target_` loader; choose an option such as dataset=digits.")
+    loader = get_method(target)
+    kwargs = {k: v for k, v in cfg.items() if not k.startswith("_") and k not in SPLIT_KEYS}
+    return loader(**kwargs)
+
+
+def _label_encoder(raw: RawData):
+    """Sorted label order everywhere; labels may be strings or non-contiguous integers."""
+    seen = np.asarray(raw.y) if raw.y_test is None else np.concatenate([np.asarray(raw.y), np.asarray(raw.y_test)])
+    classes = np.unique(seen)
+    if len(classes) < 2:
+        raise ImbalanceLabError(
+            f"The dataset has a single class ({classes.tolist()}); a classifier needs at least two: "
+            f"check the target column."
+        )
+
+    def encode(values) -> np.ndarray:
+        return np.searchsorted(classes, np.asarray(values)).astype("int64")
+
+    return tuple(str(c) for c in classes), encode
+
+
+def _stratified(X, y, share, seed, labels):
+    counts = np.bincount(y, minlength=len(labels))
+    too_small = [(labels[c], int(n)) for c, n in enumerate(counts) if n < 2]
+    if too_small:
+        name, n = too_small[0]
+        raise ImbalanceLabError(
+            f"Class '{name}' has {n} row(s), too few to split stratified into train/validation/test; "
+            f"add rows of that class or drop it from the data."
+        )
+    try:
+        return train_test_split(X, y, test_size=share, stratify=y, random_state=seed)
+    except ValueError as err:
+        raise ImbalanceLabError(
+            f"Cannot split {len(y)} rows stratified with a {share:.0%} share ({err}); "
+            f"use more data or change dataset.val_size/dataset.test_size."
+        ) from None
+
+
+def _scale(X_train, X_val, X_test):
+    """Standardise each feature with statistics of the training split only."""
+    scaler = StandardScaler().fit(X_train.reshape(len(X_train), -1))
+
+    def apply(X):
+        return scaler.transform(X.reshape(len(X), -1)).astype("float32").reshape(X.shape)
+
+    return apply(X_train), apply(X_val), apply(X_test)
+
+
+def _fingerprint(arrays) -> str:
+    digest = hashlib.sha256()
+    for a in arrays:
+        digest.update(np.ascontiguousarray(a).tobytes())
+    return digest.hexdigest()[:16]

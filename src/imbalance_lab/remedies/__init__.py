@@ -1,0 +1,1 @@
+"""One module per remedy axis: sampling, weighting, losses, bias (output-bias init), decision."""

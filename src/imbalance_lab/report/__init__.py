@@ -1,0 +1,1 @@
+"""Runs -> DataFrame -> leaderboard, statistics and plots."""

@@ -1,0 +1,143 @@
+"""One run: the recipe of DESIGN.md, top to bottom, then everything MLflow receives."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from imbalance_lab import doctor, tracking
+from imbalance_lab.configs import call_target, flat_params, run_key, run_name
+from imbalance_lab.data import Splits, load_splits
+from imbalance_lab.evaluation import Evaluation, evaluate
+from imbalance_lab.models import build_model
+from imbalance_lab.remedies.bias import class_priors
+from imbalance_lab.remedies.losses import activate
+from imbalance_lab.remedies.sampling import Resampled, make_sampler, resample
+from imbalance_lab.remedies.weighting import sample_weights
+from imbalance_lab.report.plots import confusion_matrix_png
+from imbalance_lab.training import TrainResult, fit, predict_logits, seed_everything
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunOutput:
+    data: Splits
+    train: Resampled
+    class_weights: np.ndarray | None
+    output_bias: np.ndarray
+    loss_form: str
+    fitted: TrainResult
+    decision: dict
+    evaluation: Evaluation
+
+
+@dataclass
+class JobResult:
+    status: str          # FINISHED | FAILED | SKIPPED
+    run_id: str | None
+    name: str
+    run_key: str
+    reason: str = ""
+    macro_f1: float | None = None
+
+
+def train_and_evaluate(cfg: DictConfig) -> RunOutput:
+    """load -> split -> scale -> resample train -> class weights -> model + bias -> loss -> fit ->
+    predict test -> decide -> evaluate."""
+    seed_everything(cfg.seed)
+    data = load_splits(cfg.dataset, cfg.seed)
+    activation = cfg.activation.function
+    train = resample(make_sampler(cfg.sampler, cfg.seed), data.X_train, data.y_train, data.labels)
+    counts = np.bincount(train.y, minlength=data.n_classes)
+    class_weights = call_target(cfg.class_weight, class_counts=counts)
+    bias = call_target(cfg.bias_init, activation=activation, class_counts=counts)
+    model = build_model(cfg.model, data.input_shape, data.n_classes, bias)
+    loss_fn = call_target(cfg.loss, activation=activation, class_counts=counts)
+    fitted = fit(model, loss_fn, train.X, train.y, sample_weights(class_weights, train.y),
+                 data.X_val, data.y_val, data.n_classes, cfg.trainer)
+    val_logits, test_logits = predict_logits(model, data.X_val), predict_logits(model, data.X_test)
+    rule = call_target(cfg.decision).fit(val_logits, data.y_val, class_priors(counts), activation)
+    y_pred = rule.predict(test_logits)
+    probabilities = np.asarray(activate(test_logits, activation))
+    majority = int(np.argmax(data.class_counts("train")))
+    evaluation = evaluate(data.y_test, y_pred, probabilities, data.labels, majority)
+    return RunOutput(data, train, class_weights, np.asarray(bias), getattr(loss_fn, "form", str(loss_fn)),
+                     fitted, rule.summary(), evaluation)
+
+
+def execute(cfg: DictConfig, choices: dict[str, str], parent: dict | None = None) -> JobResult:
+    """Skip if this config already FINISHED; else train in an MLflow run that always ends."""
+    key, name = run_key(cfg), run_name(choices, cfg.seed)
+    client = tracking.client_for(cfg.tracking.uri)
+    exp_id = tracking.experiment_id(client, cfg.tracking.experiment)
+    done = None if cfg.tracking.rerun else tracking.finished_run_id(client, exp_id, key)
+    if done:
+        log.info("Skipping %s: run_key %s already FINISHED as run %s (tracking.rerun=true to train again).",
+                 name, key, done)
+        return JobResult("SKIPPED", done, name, key)
+    findings = doctor.lint_config(cfg, choices)
+    tags = {"run_key": key, **choices, **tracking.child_tags(parent),
+            "doctor.warnings": "; ".join(f.code for f in findings) or "none"}
+    with tracking.run_context(client, exp_id, name, tags) as recorder:
+        recorder.log_params(flat_params(cfg, choices))
+        output = train_and_evaluate(cfg)
+        log_run(recorder, cfg, output, findings)
+    ev = output.evaluation
+    log.info("%s FINISHED: test/macro_f1 %.4f (naive %.4f), %d of %d classes predicted%s", name,
+             ev.metrics["test/macro_f1"], ev.metrics["naive/macro_f1"], ev.n_predicted_classes,
+             output.data.n_classes, "  COLLAPSED" if ev.collapsed else "")
+    return JobResult("FINISHED", recorder.run_id, name, key, macro_f1=ev.metrics["test/macro_f1"])
+
+
+def log_run(recorder: tracking.RunRecorder, cfg: DictConfig, out: RunOutput, findings) -> None:
+    ev, data = out.evaluation, out.data
+    recorder.set_tags({"collapsed": str(ev.collapsed).lower(), "dataset.fingerprint": data.fingerprint})
+    recorder.log_metrics(ev.metrics)
+    recorder.log_history(out.fitted.history)
+    with tracking.tempdir() as tmp:
+        folder = Path(tmp)
+        confusion_matrix_png(ev.confusion, data.labels, folder / "confusion_matrix.png",
+                             title=f"test macro-F1 {ev.metrics['test/macro_f1']:.3f}")
+        _write_json(folder / "confusion_matrix.json", {
+            "labels": list(data.labels), "matrix": ev.confusion.tolist(), "rows": "true", "columns": "predicted"})
+        _write_json(folder / "classification_report.json", ev.report)
+        _write_json(folder / "remedies.json", remedies_summary(out))
+        _write_json(folder / "doctor.json", [f.as_dict() for f in findings])
+        (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        _history_csv(out.fitted, folder / "history.csv")
+        recorder.log_artifacts(folder)
+
+
+def remedies_summary(out: RunOutput) -> dict:
+    """What each remedy actually computed in this run."""
+    labels = list(out.data.labels)
+    weights = None if out.class_weights is None else dict(zip(labels, np.round(out.class_weights, 6).tolist()))
+    return {
+        "labels": labels,
+        "sampler": {"method": out.train.method,
+                    "class_counts_before": dict(zip(labels, out.train.counts_before)),
+                    "class_counts_after": dict(zip(labels, out.train.counts_after))},
+        "class_weight": {"weights": weights, "applied_as": "per-sample weights",
+                         "normalisation": "mean weight over training samples = 1"},
+        "bias_init": {"output_bias": dict(zip(labels, np.round(out.output_bias, 6).tolist()))},
+        "loss": {"form": out.loss_form},
+        "decision": out.decision,
+        "training": {"best_epoch": out.fitted.best_epoch, "epochs_run": len(out.fitted.history),
+                     "stopped_early": out.fitted.stopped_early},
+    }
+
+
+def _write_json(path: Path, payload) -> None:
+    path.write_text(json.dumps(payload, indent=2, default=float))
+
+
+def _history_csv(fitted: TrainResult, path: Path) -> None:
+    columns = ["epoch", "train/loss", "val/loss", "val/macro_f1"]
+    lines = [",".join(columns)] + [",".join(str(row[c]) for c in columns) for row in fitted.history]
+    path.write_text("\n".join(lines) + "\n")

@@ -1,0 +1,133 @@
+"""Jobs and sweeps: run one job without ever taking the sweep down, and, around a Hydra
+multirun, open the parent run first and print the summary and leaderboard last."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import traceback
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from imbalance_lab import tracking
+from imbalance_lab.configs import choices_from_hydra
+from imbalance_lab.errors import ImbalanceLabError
+
+log = logging.getLogger(__name__)
+RESULT_FILE = "job_result.json"
+
+
+def run_job(cfg: DictConfig):
+    """The Hydra task. In a sweep a failure is recorded and the sweep goes on; a single run
+    that fails prints one sentence and exits non-zero."""
+    from imbalance_lab.run import JobResult, execute  # imports TensorFlow: not needed for --help
+
+    hydra_cfg = HydraConfig.get()
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    parent = tracking.read_parent(Path(hydra_cfg.sweep.dir)) if multirun else None
+    if not multirun:
+        _mark_orphans(cfg)
+    try:
+        result = execute(cfg, choices_from_hydra(), parent)
+    except ImbalanceLabError as err:
+        result = JobResult("FAILED", None, "", "", reason=str(err))
+    except Exception as err:  # a failing job never takes the sweep down
+        log.error("Job failed:\n%s", traceback.format_exc())
+        result = JobResult("FAILED", None, "", "", reason=f"{type(err).__name__}: {err}")
+    (Path(hydra_cfg.runtime.output_dir) / RESULT_FILE).write_text(json.dumps(asdict(result)))
+    if result.status == "FAILED":
+        log.error("FAILED %s: %s", " ".join(hydra_cfg.overrides.task), result.reason)
+        if not multirun:
+            print(f"imbalance-lab: {result.reason}", file=sys.stderr)
+            sys.exit(1)
+    elif not multirun:
+        print(f"Run logged to {cfg.tracking.uri}, experiment '{cfg.tracking.experiment}'. "
+              f"Browse it: {tracking.ui_command(cfg.tracking.uri)}")
+    return result.status
+
+
+def _mark_orphans(cfg: DictConfig) -> None:
+    client = tracking.client_for(cfg.tracking.uri)
+    tracking.mark_orphans_killed(client, tracking.experiment_id(client, cfg.tracking.experiment))
+
+
+class SweepCallback(Callback):
+    """Hydra callback: one parent run per multirun; a summary and leaderboard at its end."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        info = tracking.start_sweep(config.tracking.uri, config.tracking.experiment, sweep_dir,
+                                    list(config.hydra.overrides.task))
+        log.info("Sweep parent run %s in experiment '%s' at %s", info["run_id"], config.tracking.experiment,
+                 config.tracking.uri)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        info = tracking.read_parent(sweep_dir)
+        results = read_results(sweep_dir)
+        failed = [r for r in results if r["status"] != "FINISHED" and r["status"] != "SKIPPED"]
+        print(summary_text(results))
+        if info:
+            print(leaderboard_text(info, results))
+            tracking.end_sweep(info, len(failed))
+            print(f"\nBrowse the runs: {tracking.ui_command(info['uri'])}")
+        if failed:
+            sys.exit(1)
+
+
+def read_results(sweep_dir: Path) -> list[dict]:
+    """One record per job directory; a job that died without writing one counts as CRASHED."""
+    results = []
+    for job_dir in sorted((p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()), key=_job_order):
+        path = job_dir / RESULT_FILE
+        if path.is_file():
+            results.append(json.loads(path.read_text()))
+        else:
+            results.append({"status": "CRASHED", "name": job_dir.name, "run_id": None,
+                            "reason": "the job's process ended without reporting (killed or out of memory)"})
+    return results
+
+
+def _job_order(path: Path):
+    return (0, int(path.name)) if path.name.isdigit() else (1, path.name)
+
+
+def summary_text(results: list[dict]) -> str:
+    count = {s: sum(r["status"] == s for r in results) for s in ("FINISHED", "FAILED", "SKIPPED", "CRASHED")}
+    lines = [f"\nSweep: {count['FINISHED']} finished, {count['FAILED'] + count['CRASHED']} failed, "
+             f"{count['SKIPPED']} skipped (already FINISHED; tracking.rerun=true to retrain)."]
+    lines += [f"  FAILED {r['name'] or '(before its run started)'}: {r['reason']}"
+              for r in results if r["status"] in ("FAILED", "CRASHED")]
+    return "\n".join(lines)
+
+
+def leaderboard_text(info: dict, results: list[dict], top: int = 50) -> str:
+    ids = [r["run_id"] for r in results if r["status"] in ("FINISHED", "SKIPPED") and r["run_id"]]
+    if not ids:
+        return "No finished runs to rank."
+    frame = leaderboard_frame(info["uri"], info["experiment_id"], ids)
+    skipped = {r["run_id"] for r in results if r["status"] == "SKIPPED"}
+    frame["note"] = ["earlier" if run_id in skipped else "" for run_id in frame.pop("run_id")]
+    shown = frame.head(top).to_string(index=False, float_format=lambda v: f"{v:.4f}")
+    return f"\nLeaderboard (test macro-F1, best first; naive = always the training majority class):\n{shown}"
+
+
+def leaderboard_frame(uri: str, exp_id: str, run_ids: list[str]) -> pd.DataFrame:
+    client = tracking.client_for(uri)
+    rows = []
+    for start in range(0, len(run_ids), 100):
+        chunk = ", ".join(f"'{r}'" for r in run_ids[start : start + 100])
+        for run in client.search_runs([exp_id], filter_string=f"attributes.run_id IN ({chunk})", max_results=1000):
+            m = run.data.metrics
+            rows.append({"run": run.info.run_name, "macro_f1": m.get("test/macro_f1"),
+                         "naive_f1": m.get("naive/macro_f1"), "bal_acc": m.get("test/balanced_accuracy"),
+                         "accuracy": m.get("test/accuracy"), "collapsed": run.data.tags.get("collapsed", "?"),
+                         "run_id": run.info.run_id})
+    return pd.DataFrame(rows).sort_values("macro_f1", ascending=False, ignore_index=True)
