@@ -1,0 +1,52 @@
+"""Shared fixtures: a real SQLite MLflow store per test and tiny, fast configs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from imbalance_lab.configs import compose  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+# Small enough to train in a second or two, imbalanced enough to matter.
+TINY = [
+    "dataset=synthetic", "dataset.n_samples=600", "dataset.n_features=8", "dataset.n_informative=4",
+    "dataset.priors=[0.7,0.2,0.1]", "trainer=quick", "trainer.epochs=3", "model.widths=[16]",
+]
+
+
+@pytest.fixture
+def store(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+@pytest.fixture
+def make_cfg(store):
+    """Compose a config as the command line would, logging to the test's own store."""
+
+    def make(*overrides: str):
+        return compose([*TINY, *overrides, f"tracking.uri={store}", "tracking.experiment=test"])
+
+    return make
+
+
+def client(uri: str) -> MlflowClient:
+    return MlflowClient(tracking_uri=uri)
+
+
+def run_cli(*args: str, cwd: Path, store: str, timeout: int = 600, check: bool = True) -> subprocess.CompletedProcess:
+    """The installed console script, in a fresh process, as a user types it."""
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store}
+    proc = subprocess.run([str(BIN / "imbalance-lab"), *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"imbalance-lab {' '.join(args)} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc

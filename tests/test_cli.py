@@ -1,0 +1,71 @@
+"""End to end through the installed console script: a real multirun into a real SQLite store."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from conftest import TINY, client, run_cli
+
+CONTRACT_METRICS = ["test/macro_f1", "test/accuracy", "test/balanced_accuracy", "test/mcc", "test/gmean",
+                    "test/macro_roc_auc", "test/macro_pr_auc", "naive/macro_f1", "test/n_predicted_classes"]
+ARTIFACTS = {"confusion_matrix.png", "confusion_matrix.json", "classification_report.json", "config.yaml",
+             "history.csv", "remedies.json"}
+
+
+def test_multirun_of_four_logs_the_contract(tmp_path, store):
+    proc = run_cli("-m", *TINY, "loss=ce,bce", "sampler=none,random_over", cwd=tmp_path, store=store)
+    assert "4 finished, 0 failed, 0 skipped" in proc.stdout
+    assert "Leaderboard" in proc.stdout and "naive_f1" in proc.stdout and "collapsed" in proc.stdout
+    c = client(store)
+    exp = c.get_experiment_by_name("imbalance-lab")
+    runs = c.search_runs([exp.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("imbalance_lab.role") == "sweep"]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert len(children) == 4 and {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
+    assert {(r.data.tags["loss"], r.data.tags["sampler"]) for r in children} == {
+        ("ce", "none"), ("ce", "random_over"), ("bce", "none"), ("bce", "random_over")}
+    for run in children:
+        assert run.info.status == "FINISHED"
+        metrics = run.data.metrics
+        assert all(m in metrics for m in CONTRACT_METRICS)
+        assert {"test/recall_0", "test/precision_2", "test/f1_1"} <= set(metrics)
+        assert {"run_key", "collapsed", "doctor.warnings", "git_commit", "dataset.fingerprint"} <= set(run.data.tags)
+        history = c.get_metric_history(run.info.run_id, "val/macro_f1")
+        assert [h.step for h in history] == list(range(len(history))) and len(history) >= 1
+        assert ARTIFACTS <= {a.path for a in c.list_artifacts(run.info.run_id)}
+        cm_path = c.download_artifacts(run.info.run_id, "confusion_matrix.json", str(tmp_path / run.info.run_id))
+        cm = json.loads(open(cm_path).read())
+        matrix = np.array(cm["matrix"])
+        assert cm["rows"] == "true" and cm["columns"] == "predicted" and cm["labels"] == ["0", "1", "2"]
+        assert matrix.sum() == 120  # 20 % of 600 rows
+        tp = np.diag(matrix)
+        f1 = np.divide(2 * tp, matrix.sum(0) + matrix.sum(1), out=np.zeros(3), where=tp > 0)
+        assert abs(f1.mean() - metrics["test/macro_f1"]) < 1e-9
+        assert metrics["test/n_predicted_classes"] == np.count_nonzero(matrix.sum(0))
+
+
+def test_single_run_from_the_issue(tmp_path, store):
+    proc = run_cli("dataset=digits", "loss=bce", "activation=sigmoid", "trainer=quick", "trainer.epochs=2",
+                   cwd=tmp_path, store=store)
+    assert "make ui" in proc.stdout or "mlflow ui" in proc.stdout
+    runs = client(store).search_runs([client(store).get_experiment_by_name("imbalance-lab").experiment_id])
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+    assert runs[0].data.tags["dataset"] == "digits" and runs[0].data.params["loss"] == "bce"
+    assert len([k for k in runs[0].data.metrics if k.startswith("test/recall_")]) == 10
+
+
+def test_help_lists_groups_and_options(tmp_path, store):
+    out = run_cli("--help", cwd=tmp_path, store=store).stdout
+    for line in ("activation: sigmoid, softmax", "loss:", "sampler:", "experiment: ", "imbalance-lab -m"):
+        assert line in out
+
+
+def test_bad_input_is_one_sentence_and_no_run_left_running(tmp_path, store):
+    proc = run_cli(*TINY, "sampler=smote", "sampler.k_neighbors=400", cwd=tmp_path, store=store, check=False)
+    assert proc.returncode != 0
+    message = proc.stderr.strip().splitlines()[-1]
+    assert message.startswith("imbalance-lab: ") and "k_neighbors=400" in message and "Traceback" not in proc.stderr
+    runs = client(store).search_runs([client(store).get_experiment_by_name("imbalance-lab").experiment_id])
+    assert [r.info.status for r in runs] == ["FAILED"]

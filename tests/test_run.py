@@ -1,0 +1,67 @@
+"""The recipe, in process, with real Keras and a real MLflow store."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from conftest import client
+
+from imbalance_lab.data import load_splits
+from imbalance_lab.run import execute, train_and_evaluate
+
+
+def test_same_config_and_seed_log_identical_metrics(make_cfg, store):
+    cfg, choices = make_cfg("sampler=random_over", "tracking.rerun=true")
+    first = execute(cfg, choices)
+    second = execute(cfg, choices)
+    assert first.status == second.status == "FINISHED" and first.run_id != second.run_id
+    c = client(store)
+    m1, m2 = c.get_run(first.run_id).data.metrics, c.get_run(second.run_id).data.metrics
+    assert m1 == m2 and "test/macro_f1" in m1
+
+
+def test_resampling_touches_the_training_split_only(make_cfg):
+    cfg, _ = make_cfg("sampler=random_over")
+    plain_cfg, _ = make_cfg()
+    out = train_and_evaluate(cfg)
+    plain = load_splits(plain_cfg.dataset, plain_cfg.seed)
+    np.testing.assert_array_equal(out.data.class_counts("val"), plain.class_counts("val"))
+    np.testing.assert_array_equal(out.data.class_counts("test"), plain.class_counts("test"))
+    before = out.train.counts_before
+    assert before == plain.class_counts("train").tolist()
+    assert out.train.counts_after == [max(before)] * len(before)
+
+
+def test_finished_config_is_skipped_unless_rerun(make_cfg, store):
+    cfg, choices = make_cfg()
+    first = execute(cfg, choices)
+    again = execute(cfg, choices)
+    assert again.status == "SKIPPED" and again.run_id == first.run_id
+    assert len(client(store).search_runs([client(store).get_experiment_by_name("test").experiment_id])) == 1
+
+
+def test_remedies_json_records_what_the_remedies_did(make_cfg, store, tmp_path):
+    cfg, choices = make_cfg("class_weight=balanced", "bias_init=log_prior")
+    result = execute(cfg, choices)
+    path = client(store).download_artifacts(result.run_id, "remedies.json", str(tmp_path))
+    remedies = json.loads(open(path).read())
+    counts = np.array(list(remedies["sampler"]["class_counts_after"].values()), dtype=float)
+    weights = np.array(list(remedies["class_weight"]["weights"].values()))
+    np.testing.assert_allclose(weights, counts.sum() / (len(counts) * counts), rtol=1e-5)
+    bias = np.array(list(remedies["bias_init"]["output_bias"].values()))
+    np.testing.assert_allclose(bias, np.log(counts / counts.sum()), atol=1e-5)
+
+
+def test_a_failing_run_ends_failed_not_running(make_cfg, store):
+    cfg, choices = make_cfg("sampler=smote", "sampler.k_neighbors=500")
+    try:
+        execute(cfg, choices)
+    except Exception as err:
+        assert "k_neighbors=500" in str(err) and "class" in str(err)
+    else:
+        raise AssertionError("SMOTE with k_neighbors above the smallest class must fail")
+    c = client(store)
+    runs = c.search_runs([c.get_experiment_by_name("test").experiment_id])
+    assert [r.info.status for r in runs] == ["FAILED"]
+    assert "k_neighbors" in runs[0].data.tags["error"]
