@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+
 from conftest import TINY, client, run_cli
 
 CONTRACT_METRICS = ["test/macro_f1", "test/accuracy", "test/balanced_accuracy", "test/mcc", "test/gmean",

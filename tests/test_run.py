@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from conftest import client
 
 from imbalance_lab.data import load_splits
 from imbalance_lab.run import execute, train_and_evaluate
+
+from conftest import client
 
 
 def test_same_config_and_seed_log_identical_metrics(make_cfg, store):
