@@ -102,8 +102,20 @@ def fit(model, loss_fn, X, y, sample_weight, X_val, y_val, n_classes: int, cfg: 
         steps_per_execution=int(cfg.get("steps_per_execution", 1)), jit_compile=False,
     )
     stopper = MacroF1EarlyStopping(X_val, y_val, loss_fn, n_classes, cfg.patience, result)
+    Y = keras.utils.to_categorical(y, n_classes)
+    loop = str(cfg.get("loop", "compiled"))
+    if loop not in ("compiled", "keras"):
+        raise ImbalanceLabError(f"trainer.loop={loop!r} is not one of ['compiled', 'keras'].")
+    if loop == "compiled" and isinstance(X, np.ndarray) and keras.backend.backend() == "tensorflow":
+        # several times faster than Model.fit on these small nets, same arithmetic (epoch_loop.py)
+        from imbalance_lab.epoch_loop import fit_arrays
+
+        fit_arrays(model, loss_fn, model.optimizer, X, Y, sample_weight, batch_size=int(cfg.batch_size),
+                   epochs=int(cfg.epochs), steps_per_execution=int(cfg.get("steps_per_execution", 1)),
+                   jit_compile=cfg.get("jit_compile", "auto"), callbacks=[stopper])
+        return result
     model.fit(
-        X, keras.utils.to_categorical(y, n_classes), sample_weight=sample_weight,
+        X, Y, sample_weight=sample_weight,
         batch_size=int(cfg.batch_size), epochs=int(cfg.epochs), shuffle=True,
         callbacks=[stopper], verbose=0,
     )
