@@ -26,5 +26,14 @@ def main() -> None:
     _task()
 
 
+def doctor_main() -> None:
+    """`imbalance-lab-doctor [overrides] [--json] [--train]`: no TensorFlow unless --train."""
+    import sys
+
+    from imbalance_lab.doctor import main as doctor
+
+    sys.exit(doctor(sys.argv[1:]))
+
+
 if __name__ == "__main__":
     main()
