@@ -17,9 +17,10 @@ from imbalance_lab.evaluation import Evaluation, evaluate
 from imbalance_lab.models import build_model
 from imbalance_lab.remedies.bias import class_priors
 from imbalance_lab.remedies.losses import activate
-from imbalance_lab.remedies.sampling import Resampled, make_sampler, resample
+from imbalance_lab.remedies.sampling import Resampled
 from imbalance_lab.remedies.weighting import sample_weights
 from imbalance_lab.report.plots import confusion_matrix_png
+from imbalance_lab.resample_cache import cached_resample
 from imbalance_lab.training import TrainResult, fit, predict_logits, seed_everything
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ def train_and_evaluate(cfg: DictConfig) -> RunOutput:
     seed_everything(cfg.seed)
     data = load_splits(cfg.dataset, cfg.seed)
     activation = cfg.activation.function
-    train = resample(make_sampler(cfg.sampler, cfg.seed), data.X_train, data.y_train, data.labels)
+    train = cached_resample(cfg.sampler, cfg.seed, data.X_train, data.y_train, data.labels, data.fingerprint)
     counts = np.bincount(train.y, minlength=data.n_classes)
     class_weights = call_target(cfg.class_weight, class_counts=counts)
     bias = call_target(cfg.bias_init, activation=activation, class_counts=counts)
