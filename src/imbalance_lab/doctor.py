@@ -256,7 +256,8 @@ def _sampler_too_small(data, cfg: DictConfig, choices: dict[str, str]) -> list[F
     train = data.class_counts("train")
     smallest = int(np.argmin(train))
     label, n_small = data.labels[smallest], int(train[smallest])
-    for key in ("k_neighbors", "n_neighbors"):
+    # SMOTE's family needs more rows per class than k_neighbors; NearMiss needs n_neighbors minority rows.
+    for key in ("k_neighbors", "n_neighbors") if choices.get("sampler") == "nearmiss" else ("k_neighbors",):
         k = node.get(key)
         if isinstance(k, int) and n_small <= k:
             return [Finding(
