@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ from imbalance_lab.models import build_model
 from imbalance_lab.remedies.bias import class_priors
 from imbalance_lab.remedies.losses import activate
 from imbalance_lab.remedies.sampling import Resampled
-from imbalance_lab.remedies.weighting import sample_weights
+from imbalance_lab.remedies.weighting import NORMALISATION, sample_weights
 from imbalance_lab.report.plots import confusion_matrix_png
 from imbalance_lab.resample_cache import cached_resample
 from imbalance_lab.training import TrainResult, fit, predict_logits, seed_everything
@@ -36,6 +36,7 @@ class RunOutput:
     fitted: TrainResult
     decision: dict
     evaluation: Evaluation
+    loss_details: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -55,13 +56,13 @@ def train_and_evaluate(cfg: DictConfig) -> RunOutput:
     data = load_splits(cfg.dataset, cfg.seed)
     activation = cfg.activation.function
     train = cached_resample(cfg.sampler, cfg.seed, data.X_train, data.y_train, data.labels, data.fingerprint)
-    counts = np.bincount(train.y, minlength=data.n_classes)
+    counts = np.asarray(train.counts_after)  # balanced_batch: the expected counts the batches realise
     class_weights = call_target(cfg.class_weight, class_counts=counts)
     bias = call_target(cfg.bias_init, activation=activation, class_counts=counts)
     model = build_model(cfg.model, data.input_shape, data.n_classes, bias)
     loss_fn = call_target(cfg.loss, activation=activation, class_counts=counts)
     fitted = fit(model, loss_fn, train.X, train.y, sample_weights(class_weights, train.y),
-                 data.X_val, data.y_val, data.n_classes, cfg.trainer)
+                 data.X_val, data.y_val, data.n_classes, cfg.trainer, batch_source=train.batch_source)
     val_logits, test_logits = predict_logits(model, data.X_val), predict_logits(model, data.X_test)
     rule = call_target(cfg.decision).fit(val_logits, data.y_val, class_priors(counts), activation)
     y_pred = rule.predict(test_logits)
@@ -71,7 +72,7 @@ def train_and_evaluate(cfg: DictConfig) -> RunOutput:
     # What Keras's metrics=['accuracy'] would show (binary accuracy under bce): the 83 %-style illusion.
     evaluation.metrics["keras/accuracy"] = doctor.keras_accuracy(data.y_test, probabilities, cfg.loss)
     return RunOutput(data, train, class_weights, np.asarray(bias), getattr(loss_fn, "form", str(loss_fn)),
-                     fitted, rule.summary(), evaluation)
+                     fitted, rule.summary(data.labels), evaluation, getattr(loss_fn, "details", {}))
 
 
 def execute(cfg: DictConfig, choices: dict[str, str], parent: dict | None = None) -> JobResult:
@@ -128,15 +129,22 @@ def remedies_summary(out: RunOutput) -> dict:
         "labels": labels,
         "sampler": {"method": out.train.method,
                     "class_counts_before": dict(zip(labels, out.train.counts_before)),
-                    "class_counts_after": dict(zip(labels, out.train.counts_after))},
-        "class_weight": {"weights": weights, "applied_as": "per-sample weights",
-                         "normalisation": "mean weight over training samples = 1"},
+                    "class_counts_after": dict(zip(labels, out.train.counts_after)),
+                    **({"note": out.train.note} if out.train.note else {})},
+        "class_weight": {"weights": weights, "applied_as": "per-sample weights", "normalisation": NORMALISATION},
         "bias_init": {"output_bias": dict(zip(labels, np.round(out.output_bias, 6).tolist()))},
-        "loss": {"form": out.loss_form},
+        "loss": {"form": out.loss_form, **_per_label(out.loss_details, labels)},
         "decision": out.decision,
         "training": {"best_epoch": out.fitted.best_epoch, "epochs_run": len(out.fitted.history),
                      "stopped_early": out.fitted.stopped_early},
     }
+
+
+def _per_label(details: dict, labels: list[str]) -> dict:
+    """A loss's per-class values (margins, weights, offsets) keyed by label; scalars as they are."""
+    return {k: dict(zip(labels, np.round(np.asarray(v, dtype=float), 6).tolist()))
+            if isinstance(v, list | tuple | np.ndarray) and len(v) == len(labels) else v
+            for k, v in details.items()}
 
 
 def _write_json(path: Path, payload) -> None:

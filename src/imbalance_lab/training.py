@@ -93,30 +93,38 @@ class MacroF1EarlyStopping(keras.callbacks.Callback):
             self.model.set_weights(self.best_weights)
 
 
-def fit(model, loss_fn, X, y, sample_weight, X_val, y_val, n_classes: int, cfg: DictConfig) -> TrainResult:
+def fit(model, loss_fn, X, y, sample_weight, X_val, y_val, n_classes: int, cfg: DictConfig,
+        batch_source=None) -> TrainResult:
     """Compile and fit on the (resampled) training split; returns the history with the best
-    weights (by validation macro-F1) restored into `model`."""
+    weights (by validation macro-F1) restored into `model`. `batch_source(X, Y, sample_weight,
+    batch_size)` replaces shuffled batches with its own (sampler=balanced_batch); a loss may bring
+    epoch callbacks in `loss_fn.callbacks` (LDAM's deferred re-weighting)."""
     result = TrainResult()
     model.compile(
         optimizer=make_optimizer(cfg), loss=loss_fn,
         steps_per_execution=int(cfg.get("steps_per_execution", 1)), jit_compile=False,
     )
     stopper = MacroF1EarlyStopping(X_val, y_val, loss_fn, n_classes, cfg.patience, result)
+    callbacks = [*getattr(loss_fn, "callbacks", ()), stopper]
     Y = keras.utils.to_categorical(y, n_classes)
     loop = str(cfg.get("loop", "compiled"))
     if loop not in ("compiled", "keras"):
         raise ImbalanceLabError(f"trainer.loop={loop!r} is not one of ['compiled', 'keras'].")
+    if batch_source is not None:
+        model.fit(batch_source(X, Y, sample_weight, int(cfg.batch_size)), epochs=int(cfg.epochs),
+                  callbacks=callbacks, verbose=0)
+        return result
     if loop == "compiled" and isinstance(X, np.ndarray) and keras.backend.backend() == "tensorflow":
         # several times faster than Model.fit on these small nets, same arithmetic (epoch_loop.py)
         from imbalance_lab.epoch_loop import fit_arrays
 
         fit_arrays(model, loss_fn, model.optimizer, X, Y, sample_weight, batch_size=int(cfg.batch_size),
                    epochs=int(cfg.epochs), steps_per_execution=int(cfg.get("steps_per_execution", 1)),
-                   jit_compile=cfg.get("jit_compile", "auto"), callbacks=[stopper])
+                   jit_compile=cfg.get("jit_compile", "auto"), callbacks=callbacks)
         return result
     model.fit(
         X, Y, sample_weight=sample_weight,
         batch_size=int(cfg.batch_size), epochs=int(cfg.epochs), shuffle=True,
-        callbacks=[stopper], verbose=0,
+        callbacks=callbacks, verbose=0,
     )
     return result

@@ -7,8 +7,10 @@ run passes its seed as `random_state`. Validation and test never reach this modu
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import keras
 import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -23,6 +25,8 @@ class Resampled:
     counts_before: list[int]
     counts_after: list[int]
     method: str
+    note: str = ""
+    batch_source: Callable | None = None  # balanced_batch: draws the training batches (training.fit)
 
 
 def make_sampler(sampler_cfg: DictConfig, seed: int):
@@ -46,6 +50,10 @@ def resample(sampler, X: np.ndarray, y: np.ndarray, labels: tuple[str, ...]) -> 
     before = np.bincount(y, minlength=k).tolist()
     if sampler is None:
         return Resampled(X, y, before, before, "none")
+    if isinstance(sampler, BalancedBatchSampler):
+        return Resampled(X, y, before, sampler.expected_counts(len(y), k), "balanced_batch",
+                         note="nothing materialised: counts_after are the expected rows per class per epoch",
+                         batch_source=sampler.batches)
     _check_neighbours(sampler, before, labels)
     flat = X.reshape(len(X), -1)
     try:
@@ -57,18 +65,93 @@ def resample(sampler, X: np.ndarray, y: np.ndarray, labels: tuple[str, ...]) -> 
     return Resampled(X_res, y_res, before, np.bincount(y_res, minlength=k).tolist(), type(sampler).__name__)
 
 
-def _check_neighbours(sampler, counts, labels) -> None:
-    """SMOTE-like samplers need more minority rows than neighbours: say so before fitting."""
-    k = getattr(sampler, "k_neighbors", None)
-    if not isinstance(k, int | np.integer):
-        return
+# Neighbour parameters that are fitted within one class, so the smallest class bounds them:
+# (sampler class, parameter, rows needed beyond the parameter). SMOTE-like samplers query k + 1
+# neighbours among the class's own rows (the row itself comes back first); NearMiss queries
+# n_neighbors among the minority rows.
+CLASS_BOUND_NEIGHBOURS = {
+    "SMOTE": (("k_neighbors", 1),),
+    "BorderlineSMOTE": (("k_neighbors", 1),),
+    "SVMSMOTE": (("k_neighbors", 1),),
+    "KMeansSMOTE": (("k_neighbors", 1),),
+    "ADASYN": (("n_neighbors", 1),),
+    "NearMiss": (("n_neighbors", 0),),
+}
+# Composite samplers: the attributes that hold their inner samplers.
+INNER_SAMPLERS = ("smote", "enn", "tomek")
+
+
+def _check_neighbours(sampler, counts, labels, prefix: str = "sampler") -> None:
+    """Samplers whose neighbours are searched within a class need that many rows in the smallest
+    class: say so, naming the class and its size, before anything is fitted."""
+    for inner in INNER_SAMPLERS:
+        if getattr(sampler, inner, None) is not None:
+            _check_neighbours(getattr(sampler, inner), counts, labels, f"{prefix}.{inner}")
+    name = type(sampler).__name__
     smallest = int(np.argmin(counts))
-    if counts[smallest] <= k:
+    for param, extra in CLASS_BOUND_NEIGHBOURS.get(name, ()):
+        k = getattr(sampler, param, None)
+        if not isinstance(k, int | np.integer) or counts[smallest] >= k + extra:
+            continue
+        relation = "more than" if extra else "at least"
         raise ImbalanceLabError(
-            f"sampler={type(sampler).__name__} needs more than k_neighbors={k} rows per class, but class "
-            f"'{labels[smallest]}' has {counts[smallest]} training rows; lower sampler.k_neighbors to "
-            f"{max(1, counts[smallest] - 1)} or use sampler=random_over."
+            f"{name} needs {relation} {param}={k} rows per class, but class "
+            f"'{labels[smallest]}' has {counts[smallest]} training rows; lower {prefix}.{param} to "
+            f"{max(1, counts[smallest] - extra)} or use sampler=random_over."
         )
+
+
+class BalancedBatchSampler:
+    """Class-balanced mini-batches drawn on the fly: for each row of a batch, a class uniformly at
+    random, then a row of that class uniformly (with replacement). Only per-class index arrays are
+    kept; no resampled copy of the data exists. Batches are drawn from a generator seeded by
+    (random_state, epoch, batch), so the same seed gives the same batches."""
+
+    def __init__(self, batches_per_epoch: int | None = None, random_state: int = 0):
+        if batches_per_epoch is not None and int(batches_per_epoch) < 1:
+            raise ImbalanceLabError(f"sampler.batches_per_epoch={batches_per_epoch} must be >= 1 or null.")
+        self.batches_per_epoch, self.random_state = batches_per_epoch, int(random_state)
+
+    def expected_counts(self, n_rows: int, n_classes: int) -> list[int]:
+        return [round(n_rows / n_classes)] * n_classes
+
+    def batches(self, X, Y, sample_weight, batch_size: int) -> BalancedBatches:
+        """The batch source for training.fit (Y one-hot)."""
+        return BalancedBatches(X, Y, sample_weight, batch_size, self.batches_per_epoch, self.random_state)
+
+
+class BalancedBatches(keras.utils.PyDataset):
+    """One epoch = `n_batches` class-balanced batches of (X, Y[, sample_weight]) rows."""
+
+    def __init__(self, X, Y, sample_weight, batch_size: int, batches_per_epoch: int | None, seed: int):
+        super().__init__()
+        self.X, self.Y, self.sample_weight = X, Y, sample_weight
+        labels = np.argmax(Y, axis=1)
+        # rows grouped by class (one index array, no copy of X): class c owns order[start_c : start_c + size_c]
+        self.order = np.argsort(labels, kind="stable")
+        sizes = np.bincount(labels, minlength=Y.shape[1])
+        self.sizes, self.starts = sizes[sizes > 0], (np.cumsum(sizes) - sizes)[sizes > 0]
+        self.batch_size, self.seed, self.epoch = int(batch_size), int(seed), 0
+        self.n_batches = int(batches_per_epoch or -(-len(X) // self.batch_size))
+
+    def __len__(self) -> int:
+        return self.n_batches
+
+    def draw(self, index: int) -> np.ndarray:
+        """Row indices of batch `index` of the current epoch."""
+        rng = np.random.default_rng((self.seed, self.epoch, int(index)))
+        classes = rng.integers(len(self.sizes), size=self.batch_size)
+        within = (rng.random(self.batch_size) * self.sizes[classes]).astype("int64")
+        return self.order[self.starts[classes] + within]
+
+    def __getitem__(self, index: int):
+        rows = self.draw(index)
+        if self.sample_weight is None:
+            return self.X[rows], self.Y[rows]
+        return self.X[rows], self.Y[rows], np.asarray(self.sample_weight)[rows]
+
+    def on_epoch_end(self):
+        self.epoch += 1
 
 
 def _resolve(target: str):
