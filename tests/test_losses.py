@@ -2,8 +2,22 @@
 
 import keras
 import numpy as np
+import pytest
+from omegaconf import OmegaConf
 
-from imbalance_lab.remedies.losses import binary_crossentropy, categorical_crossentropy
+from imbalance_lab.errors import ImbalanceLabError
+from imbalance_lab.remedies.losses import (
+    balanced_softmax,
+    binary_crossentropy,
+    categorical_crossentropy,
+    class_balanced,
+    class_balanced_weights,
+    focal,
+    ldam,
+    ldam_margins,
+    logit_adjusted,
+)
+from imbalance_lab.training import fit
 
 RNG = np.random.default_rng(1)
 Z = RNG.normal(size=(32, 4)).astype("float32")
@@ -47,3 +61,95 @@ def test_softmax_bce_scores_softmax_columns_as_binary_problems():
     p = _softmax(Z)
     expected = -(Y * np.log(p) + (1 - Y) * np.log(1 - p)).mean(axis=1)
     np.testing.assert_allclose(_np(binary_crossentropy("softmax")(Y, Z)), expected, rtol=1e-5)
+
+
+# --- The imbalance-aware losses, against their papers' definitions written in NumPy.
+
+COUNTS = np.array([1000, 100, 10])
+Z3 = RNG.normal(size=(64, 3)).astype("float32")
+LABELS3 = RNG.integers(0, 3, size=64)
+Y3 = np.eye(3, dtype="float32")[LABELS3]
+
+
+def _ce(z, y):
+    return -(y * np.log(_softmax(z))).sum(axis=1)
+
+
+def test_focal_with_gamma_0_and_alpha_1_is_ce_and_bce():
+    np.testing.assert_allclose(_np(focal("softmax", COUNTS, gamma=0.0, alpha=1.0)(Y3, Z3)), _ce(Z3, Y3), rtol=1e-5)
+    np.testing.assert_allclose(_np(focal("sigmoid", COUNTS, gamma=0.0)(Y3, Z3)),
+                               _np(binary_crossentropy("sigmoid")(Y3, Z3)), rtol=1e-5)
+
+
+def test_focal_matches_lin_et_al_and_keras_focal():
+    p_t = (Y3 * _softmax(Z3)).sum(axis=1)
+    alpha = COUNTS.sum() / (3 * COUNTS)  # 'balanced'
+    expected = -alpha[LABELS3] * (1 - p_t) ** 2 * np.log(p_t)
+    np.testing.assert_allclose(_np(focal("softmax", COUNTS, gamma=2.0, alpha="balanced")(Y3, Z3)), expected, rtol=1e-4)
+    reference = keras.losses.CategoricalFocalCrossentropy(alpha=0.25, gamma=2.0, from_logits=True, reduction=None)
+    np.testing.assert_allclose(_np(focal("softmax", COUNTS, gamma=2.0, alpha=0.25)(Y3, Z3)),
+                               _np(reference(Y3, Z3)), rtol=1e-4)
+    binary = keras.losses.BinaryFocalCrossentropy(gamma=2.0, from_logits=True, reduction=None)
+    np.testing.assert_allclose(_np(focal("sigmoid", COUNTS, gamma=2.0)(Y3, Z3)), _np(binary(Y3, Z3)), rtol=1e-4)
+
+
+def test_focal_alpha_list_must_have_one_value_per_class():
+    with pytest.raises(ImbalanceLabError, match="3 classes"):
+        focal("softmax", COUNTS, alpha=[0.5, 0.5])
+
+
+def test_class_balanced_with_beta_0_is_ce():
+    np.testing.assert_allclose(_np(class_balanced("softmax", COUNTS, beta=0.0)(Y3, Z3)), _ce(Z3, Y3), rtol=1e-5)
+
+
+def test_class_balanced_weights_by_hand():
+    # beta=0.9: raw_c = 0.1 / (1 - 0.9^n) = [0.1, 0.1/(1-0.9^100), 0.1/(1-0.9^10)], normalised to sum to K=3
+    raw = np.array([0.1 / (1 - 0.9**1000), 0.1 / (1 - 0.9**100), 0.1 / (1 - 0.9**10)])
+    expected = 3 * raw / raw.sum()
+    np.testing.assert_allclose(class_balanced_weights(COUNTS, 0.9), expected, rtol=1e-12)
+    np.testing.assert_allclose(_np(class_balanced("softmax", COUNTS, beta=0.9)(Y3, Z3)),
+                               expected[LABELS3] * _ce(Z3, Y3), rtol=1e-5)
+
+
+def test_logit_adjusted_tau_0_is_ce_and_tau_1_is_balanced_softmax():
+    np.testing.assert_allclose(_np(logit_adjusted("softmax", COUNTS, tau=0.0)(Y3, Z3)), _ce(Z3, Y3), rtol=1e-5)
+    # Ren et al.'s definition: p_y = n_y e^{z_y} / sum_j n_j e^{z_j}
+    weighted = COUNTS * np.exp(Z3.astype(float))
+    balanced = -np.log((Y3 * weighted).sum(axis=1) / weighted.sum(axis=1))
+    np.testing.assert_allclose(_np(balanced_softmax("softmax", COUNTS)(Y3, Z3)), balanced, rtol=1e-5)
+    np.testing.assert_allclose(_np(logit_adjusted("softmax", COUNTS, tau=1.0)(Y3, Z3)), balanced, rtol=1e-5)
+
+
+def test_logit_losses_ignore_the_activation_and_say_so():
+    for factory in (logit_adjusted, balanced_softmax, ldam):
+        soft, sig = factory("softmax", COUNTS), factory("sigmoid", COUNTS)
+        np.testing.assert_allclose(_np(sig(Y3, Z3)), _np(soft(Y3, Z3)), rtol=1e-6)
+        assert "from the logits" in sig.form
+
+
+def test_ldam_margins_match_the_formula_for_hand_computed_counts():
+    # Delta_c = C n_c^(-1/4) with max Delta = 0.5 at n = 10: Delta = 0.5 (10 / n_c)^(1/4)
+    expected = [0.5 * 0.01**0.25, 0.5 * 0.1**0.25, 0.5]   # 0.158114, 0.281171, 0.5
+    np.testing.assert_allclose(ldam_margins(COUNTS, 0.5), expected, rtol=1e-12)
+    np.testing.assert_allclose(expected[:2], [0.1581139, 0.2811707], rtol=1e-6)
+
+
+def test_ldam_loss_is_scaled_ce_on_margin_shifted_logits():
+    margins = np.array(ldam_margins(COUNTS, 0.5))
+    expected = _ce(30.0 * (Z3 - Y3 * margins), Y3)
+    np.testing.assert_allclose(_np(ldam("softmax", COUNTS)(Y3, Z3)), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_ldam_deferred_reweighting_switches_on_at_drw_start_during_fit():
+    loss_fn = ldam("softmax", COUNTS, drw_start=2, drw_beta=0.99)
+    plain = _np(ldam("softmax", COUNTS)(Y3, Z3))
+    np.testing.assert_allclose(_np(loss_fn(Y3, Z3)), plain, rtol=1e-6)  # before drw_start: weights 1
+    seen = []
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(3)])
+    probe = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(float(loss_fn(Y3, Z3)[0])))
+    cfg = OmegaConf.create({"optimizer": "adam", "learning_rate": 0.001, "batch_size": 32, "epochs": 3, "patience": 5})
+    loss_fn.callbacks.append(probe)
+    fit(model, loss_fn, Z3, LABELS3, None, Z3, LABELS3, 3, cfg)
+    weights = np.array(class_balanced_weights(COUNTS, 0.99))
+    np.testing.assert_allclose(seen, [plain[0], plain[0], weights[LABELS3[0]] * plain[0]], rtol=1e-5)
