@@ -1,0 +1,185 @@
+"""The report's numbers on a real SQLite store filled with hand-made runs whose metrics we chose,
+so every mean, rank, delta and p-value has an independent expected value."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import zlib
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from imbalance_lab.report import build, stats
+from imbalance_lab.report.runs import load_runs
+
+from conftest import BIN, client
+
+LOSSES, SAMPLERS = ("ce", "focal"), ("none", "smote")
+DATASETS, SEEDS = ("digits", "synthetic"), (0, 1, 2)
+FIXED = {"model": "mlp", "activation": "softmax", "bias_init": "zeros", "class_weight": "none",
+         "decision": "argmax", "trainer": "quick"}
+MISSING = ("focal", "smote", "synthetic", 2)   # this run FAILED: its pair is left out of the tests
+
+
+def made_up_f1(loss, sampler, dataset, seed) -> float:
+    """Distinct values with a remedy effect, a dataset effect and seed noise (no ties)."""
+    effect = {("ce", "none"): 0.30, ("ce", "smote"): 0.42, ("focal", "none"): 0.37, ("focal", "smote"): 0.50}
+    rng = np.random.default_rng(zlib.crc32(f"{loss} {sampler} {dataset} {seed}".encode()))
+    noise = float(np.round(rng.uniform(-0.05, 0.05), 4)) + 0.001 * seed
+    return round(effect[loss, sampler] + (0.1 if dataset == "digits" else 0.0) + noise, 6)
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """Two sweeps' worth of runs in experiment `study`: the main grid (one FAILED, one config trained
+    twice) under parent A, and one stray run under parent B."""
+    store = f"sqlite:///{tmp_path_factory.mktemp('study') / 'mlflow.db'}"
+    c = client(store)
+    exp = c.create_experiment("study")
+    parent_a = c.create_run(exp, run_name="sweep A", tags={"imbalance_lab.role": "sweep"}, start_time=1000).info.run_id
+    parent_b = c.create_run(exp, run_name="sweep B", tags={"imbalance_lab.role": "sweep"}, start_time=2000).info.run_id
+    values = {}
+    grid = list(itertools.product(LOSSES, SAMPLERS, DATASETS, SEEDS))
+    for t, (loss, sampler, dataset, seed) in enumerate(reversed(grid)):   # stored order != grid order
+        key = f"{loss}-{sampler}-{dataset}-{seed}"
+        if (loss, sampler, dataset, seed) == MISSING:
+            _run(c, exp, parent_a, key, loss, sampler, dataset, seed, None, start=10_000 + t)
+            continue
+        f1 = made_up_f1(loss, sampler, dataset, seed)
+        values[loss, sampler, dataset, seed] = f1
+        _run(c, exp, parent_a, key, loss, sampler, dataset, seed, f1, start=10_000 + t,
+             collapsed=(loss, sampler) == ("ce", "none") and seed == 0)
+    # An earlier run of the same config (tracking.rerun=true): only the latest counts.
+    _run(c, exp, parent_a, "ce-none-digits-1", "ce", "none", "digits", 1, 0.99, start=5)
+    _run(c, exp, parent_b, "stray", "ce", "none", "digits", 7, 0.01, start=20_000)
+    return {"uri": store, "parent_a": parent_a, "parent_b": parent_b, "values": values}
+
+
+def _run(c, exp, parent, key, loss, sampler, dataset, seed, f1, start, collapsed=False):
+    axes = {**FIXED, "loss": loss, "sampler": sampler, "dataset": dataset}
+    run = c.create_run(exp, run_name=key, start_time=start,
+                       tags={**axes, "run_key": key, "mlflow.parentRunId": parent,
+                             "collapsed": str(collapsed).lower()})
+    run_id = run.info.run_id
+    for name, value in {**axes, "seed": str(seed), "trainer.epochs": "3"}.items():
+        c.log_param(run_id, name, value)
+    if f1 is None:
+        c.set_terminated(run_id, "FAILED")
+        return
+    c.log_metric(run_id, "test/macro_f1", f1)
+    c.log_metric(run_id, "naive/macro_f1", 0.25)
+    for label, recall in zip("012", (0.9, f1, f1 / 2), strict=True):
+        c.log_metric(run_id, f"test/recall_{label}", recall)
+    matrix = [[9, 1, 0], [2, 5, 3], [1, 1, 8]] if loss == "focal" else [[10, 0, 0], [6, 4, 0], [7, 1, 2]]
+    c.log_text(run_id, json.dumps({"labels": ["0", "1", "2"], "matrix": matrix, "rows": "true",
+                                   "columns": "predicted"}), "confusion_matrix.json")
+    c.set_terminated(run_id, "FINISHED")
+
+
+def expected_mean(values, **fixed):
+    chosen = [v for k, v in values.items()
+              if all(dict(zip(("loss", "sampler", "dataset", "seed"), k, strict=True))[a] == o for a, o in fixed.items())]
+    return float(np.mean(chosen)), chosen
+
+
+def test_leaderboard_means_deltas_and_counts_are_exact(study):
+    runs = load_runs(study["uri"], "study", parent=study["parent_a"])
+    report = build.compute(runs)
+    board = report.leaderboard.set_index("combination")
+    assert report.columns == ["loss", "sampler"]     # trainer.epochs never varies: not a column
+    assert report.baseline == "loss=ce sampler=none"
+    base_mean, _ = expected_mean(study["values"], loss="ce", sampler="none")
+    for loss, sampler in itertools.product(LOSSES, SAMPLERS):
+        mean, chosen = expected_mean(study["values"], loss=loss, sampler=sampler)
+        row = board.loc[f"loss={loss} sampler={sampler}"]
+        assert row["mean"] == pytest.approx(mean, abs=1e-12)
+        assert row["std"] == pytest.approx(np.std(chosen, ddof=1), abs=1e-12)
+        assert row["delta"] == pytest.approx(mean - base_mean, abs=1e-12)
+        assert row["runs"] == len(chosen) and row["seeds"] == 3 and row["naive"] == pytest.approx(0.25)
+        assert row["failed"] == (1 if (loss, sampler) == ("focal", "smote") else 0)
+        assert row["collapsed"] == (2 if (loss, sampler) == ("ce", "none") else 0)
+    assert 0.99 not in runs.finished["test/macro_f1"].tolist()   # the rerun's older run is dropped
+    assert list(report.leaderboard["mean"]) == sorted(report.leaderboard["mean"], reverse=True)
+    assert runs.parent_run_id == study["parent_a"]
+
+
+def test_main_effects_are_means_over_every_run_with_the_option_and_ranked(study):
+    report = build.compute(load_runs(study["uri"], "study", parent=study["parent_a"]))
+    effects = report.effects.set_index(["axis", "option"])
+    for axis, options in (("loss", LOSSES), ("sampler", SAMPLERS)):
+        means = {o: expected_mean(study["values"], **{axis: o})[0] for o in options}
+        for option, mean in means.items():
+            assert effects.loc[(axis, option), "mean"] == pytest.approx(mean, abs=1e-12)
+        best = max(means, key=means.get)
+        assert effects.loc[(axis, best), "rank"] == 1 and sorted(effects.loc[axis, "rank"]) == [1, 2]
+
+
+def test_wilcoxon_is_paired_by_seed_and_dataset_and_matches_scipy(study):
+    report = build.compute(load_runs(study["uri"], "study", parent=study["parent_a"]))
+    tests = report.wilcoxon.set_index("combination")
+    values = study["values"]
+    for loss, sampler in (("ce", "smote"), ("focal", "none"), ("focal", "smote")):
+        blocks = [(d, s) for d in DATASETS for s in SEEDS if (loss, sampler, d, s) in values]
+        x = [values[loss, sampler, d, s] for d, s in blocks]
+        y = [values["ce", "none", d, s] for d, s in blocks]
+        row = tests.loc[f"loss={loss} sampler={sampler}"]
+        assert row["pairs"] == len(blocks) == (5 if (loss, sampler) == ("focal", "smote") else 6)
+        assert row["p_value"] == pytest.approx(scipy_stats.wilcoxon(x, y).pvalue, rel=1e-12)
+        assert row["mean_diff"] == pytest.approx(np.mean(np.subtract(x, y)), abs=1e-12)
+    assert np.allclose(tests["p_holm"], stats.holm(tests["p_value"].to_numpy()))
+    # Friedman over the 5 blocks in which all four combinations finished.
+    assert report.friedman.n_blocks == 5 and report.friedman.n_combinations == 4
+    complete = [(d, s) for d in DATASETS for s in SEEDS if (d, s) != MISSING[2:]]
+    samples = [[values[lo, sa, d, s] for d, s in complete] for lo, sa in itertools.product(LOSSES, SAMPLERS)]
+    assert report.friedman.p_value == pytest.approx(scipy_stats.friedmanchisquare(*samples).pvalue, rel=1e-12)
+
+
+def test_holm_adjustment_by_hand():
+    # sorted: 0.005*4 = 0.02, 0.01*3 = 0.03, 0.03*2 = 0.06, max(0.04*1, 0.06) = 0.06
+    np.testing.assert_allclose(stats.holm(np.array([0.01, 0.04, 0.03, 0.005])), [0.03, 0.06, 0.06, 0.02])
+    np.testing.assert_allclose(stats.holm(np.array([0.5, 0.9])), [1.0, 1.0])
+
+
+def test_too_few_pairs_is_said_plainly(store):
+    c = client(store)
+    exp = c.create_experiment("small")
+    for seed, loss in itertools.product((0, 1), LOSSES):
+        _run(c, exp, "none", f"{loss}{seed}", loss, "none", "digits", seed, 0.3 + 0.1 * (loss == "focal") + seed / 100,
+             start=seed)
+    report = build.compute(load_runs(store, "small"))
+    assert report.wilcoxon["p_value"].isna().all() and "too few pairs" in report.wilcoxon["note"].iloc[0]
+    assert "needs at least 3 combinations" in report.friedman.note
+    assert "too few pairs" in build.render.markdown(report)
+
+
+def test_command_writes_md_html_and_logs_to_the_parent(study, tmp_path):
+    out = tmp_path / "report"
+    proc = subprocess.run([str(BIN / "imbalance-lab-report"), "--experiment", "study", "--tracking-uri",
+                           study["uri"], "--output", str(out), "--baseline", "sampler=none"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "loss=focal sampler=smote" in proc.stdout and "report.html" in proc.stdout
+    html = (out / "report.html").read_text()
+    markdown = (out / "report.md").read_text()
+    assert html.count("data:image/png;base64,") == 4     # figures embedded: opens from disk alone
+    for png in ("heatmap.png", "per_class_recall.png", "confusion_matrices.png", "f1_vs_naive.png"):
+        assert (out / png).stat().st_size > 5000 and f"]({png})" in markdown
+    assert "Friedman test over 4 combinations" in markdown and "Holm" in markdown
+    # Without --parent: the whole experiment (the stray run of sweep B too), logged to the latest sweep.
+    assert "24 finished run(s), 1 failed run(s)" in markdown
+    logged = {a.path for a in client(study["uri"]).list_artifacts(study["parent_b"], "report")}
+    assert {"report/report.md", "report/report.html", "report/heatmap.png"} <= logged
+
+
+def test_unknown_experiment_or_store_is_one_sentence(study, tmp_path):
+    for uri, expected in ((study["uri"], "No MLflow experiment named 'nope'"),
+                          (f"sqlite:///{tmp_path / 'absent.db'}", "No MLflow store at")):
+        proc = subprocess.run([str(BIN / "imbalance-lab-report"), "--experiment", "nope", "--tracking-uri", uri],
+                              capture_output=True, text=True, timeout=120)
+        last = proc.stderr.strip().splitlines()[-1]
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert last.startswith(f"imbalance-lab-report: {expected}"), last
+    assert not (tmp_path / "absent.db").exists()     # reading never creates a store
