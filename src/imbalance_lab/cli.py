@@ -26,6 +26,13 @@ def main() -> None:
     _task()
 
 
+def report_main() -> None:
+    """`imbalance-lab-report`: reads MLflow only, so it never imports TensorFlow."""
+    from imbalance_lab.report.command import main as report
+
+    raise SystemExit(report())
+
+
 def doctor_main() -> None:
     """`imbalance-lab-doctor [overrides] [--json] [--train]`: no TensorFlow unless --train."""
     import sys
