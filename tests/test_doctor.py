@@ -83,6 +83,8 @@ def test_double_corrections_and_smote_on_pixels_are_flagged():
     assert "double_correction" not in codes(doctor.lint_config(cfg, choices))
     cfg, choices = compose([*TINY, "loss=logit_adjusted", "bias_init=log_prior"])
     assert "prior_counted_twice" in codes(doctor.lint_config(cfg, choices))
+    cfg, choices = compose([*TINY, "class_weight=balanced", "decision=prior_correction"])
+    assert "double_correction" in codes(doctor.lint_config(cfg, choices))
     cfg, choices = compose(["dataset=digits", "sampler=smote"])
     assert "smote_on_pixels" in codes(doctor.lint_config(cfg, choices, load_splits(cfg.dataset, cfg.seed)))
 
@@ -98,6 +100,10 @@ def test_label_shift_tvd_and_the_classes_that_moved_most():
     # Hand-computed: 0.5 x (5.41 + 4.54 + 10.55 + 4.61 + 3.99) % = 14.55 %; 'c' moved most, then 'a', 'd'.
     assert finding.severity == "warning" and finding.numbers["tvd"] == pytest.approx(0.1455, abs=1e-4)
     assert finding.numbers["moved_most"] == ["c", "a", "d"] and "0.1455" in finding.message
+    # The fix is a runnable override: prior correction to the test priors, one value per class.
+    fix = shlex.split(finding.fix.split(" if ")[0])
+    cfg, _ = compose(["dataset.n_classes=5", f"dataset.priors={FORUM_TRAIN_PRIORS}", *fix])
+    assert list(cfg.decision.target_prior) == pytest.approx(FORUM_TEST_PRIORS, abs=1e-4)
 
 
 def test_signal_probe_tells_noise_from_signal():
@@ -155,11 +161,12 @@ def test_doctor_command_prints_one_line_per_finding_without_tensorflow(tmp_path)
     report = json.loads(proc.stdout)
     assert {"class_counts", "label_shift", "signal", "softmax_bce", "suggested_sweep"} <= codes(
         doctor.Finding(**f) for f in report["findings"])
-    text = subprocess.run([str(BIN / "imbalance-lab-doctor"), *TINY, "activation=sigmoid", "loss=ce"],
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    text = subprocess.run([str(BIN / "imbalance-lab-doctor"), *TINY, "activation=sigmoid", "loss=ce",
+                           "trainer.epochs=2", "--train"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     lines = text.stdout.strip().splitlines()
-    assert text.returncode == 0 and all(line.startswith(("[warning] ", "[info] ")) for line in lines)
+    assert text.returncode == 0 and all(line.startswith(("[warning] ", "[info] ")) for line in lines), text.stdout
     assert any(line.startswith("[warning] sigmoid_ce:") and "Fix: activation=softmax" in line for line in lines)
+    assert any(line.startswith("[info] trained: One training run: test macro-F1") for line in lines)
     bad = subprocess.run([str(BIN / "imbalance-lab-doctor"), "loss=nope"], capture_output=True, text=True,
                          timeout=120, cwd=tmp_path)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

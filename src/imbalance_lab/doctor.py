@@ -45,6 +45,7 @@ REBALANCING_SAMPLERS = ("random_over", "random_under", "smote", "borderline_smot
 FULL_STRATEGIES = ("auto", "all", "not majority", "not minority")
 INTERPOLATING_SAMPLERS = ("smote", "borderline_smote", "adasyn", "smote_enn", "smote_tomek")
 PRIOR_ADDING_LOSSES = ("logit_adjusted", "balanced_softmax")
+PRIOR_CORRECTING_DECISIONS = ("logit_adjusted", "prior_correction")
 
 
 @dataclass
@@ -188,7 +189,16 @@ def _double_corrections(cfg: DictConfig, choices: dict[str, str]) -> list[Findin
             f"correct twice and over-favour the minority classes).",
             f"class_weight=none with sampler={sampler}, or sampler=none with class_weight={weights}.",
         ))
-    loss = choices.get("loss", "")
+    loss, decision = choices.get("loss", ""), choices.get("decision", "argmax")
+    if decision in PRIOR_CORRECTING_DECISIONS and (weights != "none" or loss in PRIOR_ADDING_LOSSES):
+        already = f"class_weight={weights}" if weights != "none" else f"loss={loss}"
+        findings.append(Finding(
+            "warning", "double_correction",
+            f"decision={decision} removes the training priors from the outputs, but {already} already "
+            f"trained them out: the minority classes are favoured twice and the majority class under-predicted.",
+            f"decision=argmax with {already}, or {'class_weight=none' if weights != 'none' else 'loss=ce'} "
+            f"with decision={decision}.",
+        ))
     if loss in PRIOR_ADDING_LOSSES and choices.get("bias_init") == "log_prior":
         findings.append(Finding(
             "warning", "prior_counted_twice",
@@ -239,9 +249,11 @@ def _label_shift(data) -> Finding:
     if tvd < LABEL_SHIFT_TVD:
         return Finding("info", "label_shift",
                        f"Train and test priors agree (total variation distance {tvd:.4f}).", "", numbers)
-    fix = ("decision=prior_correction (re-weighs the outputs to the test priors)"
-           if option_exists("decision", "prior_correction") else
-           "compare runs by test/macro_f1 and test/balanced_accuracy, which do not depend on the test priors")
+    target = "[" + ",".join(f"{q:.4f}" for q in p_test) + "]"
+    fix = "compare runs by test/macro_f1 and test/balanced_accuracy, which do not depend on the test priors"
+    if option_exists("decision", "prior_correction"):
+        fix = (f"decision=prior_correction 'decision.target_prior={target}' if deployment has the test "
+               f"set's priors (moves the predictions from the training priors to those); else {fix}")
     return Finding(
         "warning", "label_shift",
         f"The test priors differ from the training priors: total variation distance {tvd:.4f} "
@@ -348,9 +360,9 @@ def signal_finding(probe: dict) -> Finding:
 
 def suggestion(cfg: DictConfig, choices: dict[str, str], overrides: list[str], findings: list[Finding]) -> Finding:
     """The remedies most worth sweeping as one `imbalance-lab -m` grid: class weights x log-prior
-    bias (baseline, each alone, both: neither double-corrects), plus prior correction at decision
-    time when test priors moved. Every remedy axis is set explicitly so that a study's own grid
-    (`+experiment=...`) does not multiply it."""
+    bias (baseline, each alone, both: neither double-corrects; no sampler or prior-correcting
+    decision on top of the weights, which would). Every remedy axis is set explicitly so that a
+    study's own grid (`+experiment=...`) does not multiply it."""
     codes = {f.code for f in findings}
     activation, loss = choices.get("activation", "softmax"), choices.get("loss", "ce")
     pair_fixed = bool(codes & {"sigmoid_ce", "softmax_bce"})
@@ -358,15 +370,13 @@ def suggestion(cfg: DictConfig, choices: dict[str, str], overrides: list[str], f
         activation, loss = "softmax", "ce"
     grid = {"activation": [activation], "loss": [loss], "class_weight": ["none", "balanced"],
             "bias_init": ["zeros", "log_prior"], "sampler": ["none"], "decision": [choices.get("decision", "argmax")]}
+    if grid["decision"][0] in PRIOR_CORRECTING_DECISIONS:
+        grid["decision"] = ["argmax"]
     if loss in PRIOR_ADDING_LOSSES:
         grid["bias_init"] = ["zeros"]   # the loss already adds the priors
     reasons = ["class_weight=balanced makes every class weigh the same in the loss",
                "bias_init=log_prior starts the network at the training priors instead of spending its "
                "first epochs learning them"]
-    if "label_shift" in codes and option_exists("decision", "prior_correction") and \
-            next(f for f in findings if f.code == "label_shift").severity == "warning":
-        grid["decision"] = [grid["decision"][0], "prior_correction"]
-        reasons.append("decision=prior_correction re-weighs the outputs to the shifted test priors")
     grid = {axis: [v for v in values if option_exists(axis, v)] or values[:1] for axis, values in grid.items()}
     kept = [o for o in overrides if _override_key(o) not in REMEDY_AXES]
     swept = [f"{axis}={','.join(values)}" for axis, values in grid.items()]
@@ -451,14 +461,21 @@ def diagnose(overrides: list[str], probe: bool = True) -> tuple[DictConfig, dict
     return cfg, choices, findings
 
 
-def train_findings(cfg: DictConfig, choices: dict[str, str]) -> tuple[list[Finding], dict[str, float]]:
-    """`--train`: one run of the recipe (no MLflow) and its after-training findings."""
+def train_findings(cfg: DictConfig) -> list[Finding]:
+    """`--train`: one run of the recipe (no MLflow), its headline numbers and after-training findings."""
     from imbalance_lab.run import train_and_evaluate  # imports TensorFlow
 
     out = train_and_evaluate(cfg)
-    metrics = {k: out.evaluation.metrics[k] for k in
-               ("test/macro_f1", "naive/macro_f1", "test/accuracy", "keras/accuracy") if k in out.evaluation.metrics}
-    return after_training(out.data, out.evaluation, out.fitted.history), metrics
+    m = out.evaluation.metrics
+    trained = Finding(
+        "info", "trained",
+        f"One training run: test macro-F1 {m['test/macro_f1']:.4f} (naive {m['naive/macro_f1']:.4f}), test "
+        f"accuracy {_pct(m['test/accuracy'])}, what Keras's metrics=['accuracy'] would show "
+        f"{_pct(m['keras/accuracy'])}, {out.evaluation.n_predicted_classes} of {out.data.n_classes} classes "
+        f"predicted, {len(out.fitted.history)} epochs.", "",
+        {k: m[k] for k in ("test/macro_f1", "naive/macro_f1", "test/accuracy", "keras/accuracy")},
+    )
+    return [trained, *after_training(out.data, out.evaluation, out.fitted.history)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -474,10 +491,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         cfg, choices, findings = diagnose(args.overrides, probe=not args.no_probe)
-        metrics = {}
         if args.train:
-            trained, metrics = train_findings(cfg, choices)
-            findings += trained
+            findings += train_findings(cfg)
     except ImbalanceLabError as err:
         print(f"imbalance-lab-doctor: {err}", file=sys.stderr)
         return 1
@@ -487,12 +502,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"imbalance-lab-doctor: {_one_line(str(err))}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps({"choices": choices, "metrics": metrics, "findings": [f.as_dict() for f in findings]},
-                         indent=2, default=float))
+        print(json.dumps({"choices": choices, "findings": [f.as_dict() for f in findings]}, indent=2, default=float))
     else:
         print("\n".join(f.line() for f in findings))
-        if metrics:
-            print("after training: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
     return 0
 
 
