@@ -15,3 +15,4 @@ class RawData:
     y_test: np.ndarray | None = None
     is_image: bool = False             # X is (n, height, width, channels)
     description: str = ""
+    source: str = ""                   # where the rows come from (a file, a generator): the MLflow dataset source

@@ -1,4 +1,4 @@
-"""Stratified train/val/test splits and scaling fitted on the training split only."""
+"""Stratified train/val/test splits, imbalance injection and scaling, on the training split only."""
 
 from __future__ import annotations
 
@@ -11,14 +11,16 @@ from typing import Any
 import numpy as np
 from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
+from sklearn.impute import SimpleImputer
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
+from imbalance_lab.data.imbalance import inject
 from imbalance_lab.data.raw import RawData
 from imbalance_lab.errors import ImbalanceLabError
 
 # Keys of a `dataset` option that belong to the split, not to its loader.
-SPLIT_KEYS = ("val_size", "test_size")
+SPLIT_KEYS = ("val_size", "test_size", "imbalance")
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,13 @@ class Splits:
     is_image: bool
     fingerprint: str
     description: str
+    source: str = ""         # where the rows come from: the MLflow dataset input's source
+
+    @property
+    def imbalance_ratio(self) -> float:
+        """Largest / smallest training class size (inf when a class is absent from training)."""
+        counts = self.class_counts("train")
+        return float(counts.max() / counts.min()) if counts.min() > 0 else float("inf")
 
     @property
     def n_classes(self) -> int:
@@ -67,12 +76,14 @@ def _load_splits_cached(dataset_json: str, seed: int) -> Splits:
         X_rest, y_rest, X_test, y_test = raw.X, y, raw.X_test, encode(raw.y_test)
         val_share = val_size
     X_train, X_val, y_train, y_val = _stratified(X_rest, y_rest, val_share, seed, labels)
+    X_train, y_train = inject(X_train, y_train, len(labels), seed, **cfg.get("imbalance") or {})
+    X_train, X_val, X_test = _impute(X_train, X_val, X_test)
     X_train, X_val, X_test = _scale(X_train, X_val, X_test)
     arrays = [X_train, y_train, X_val, y_val, X_test, y_test]
     for a in arrays:
         a.setflags(write=False)  # shared by every run in this process that uses the same data
     return Splits(*arrays, labels=labels, is_image=raw.is_image,
-                  fingerprint=_fingerprint(arrays), description=raw.description)
+                  fingerprint=_fingerprint(arrays), description=raw.description, source=raw.source)
 
 
 def _load_raw(cfg: dict[str, Any]) -> RawData:
@@ -116,6 +127,18 @@ def _stratified(X, y, share, seed, labels):
             f"Cannot split {len(y)} rows stratified with a {share:.0%} share ({err}); "
             f"use more data or change dataset.val_size/dataset.test_size."
         ) from None
+
+
+def _impute(X_train, X_val, X_test):
+    """Missing values left by `dataset.na=impute` get the training split's column medians."""
+    if not any(np.isnan(X).any() for X in (X_train, X_val, X_test) if X.dtype.kind == "f"):
+        return X_train, X_val, X_test
+    imputer = SimpleImputer(strategy="median", keep_empty_features=True).fit(X_train.reshape(len(X_train), -1))
+
+    def apply(X):
+        return imputer.transform(X.reshape(len(X), -1)).astype("float32").reshape(X.shape)
+
+    return apply(X_train), apply(X_val), apply(X_test)
 
 
 def _scale(X_train, X_val, X_test):
