@@ -39,3 +39,13 @@ def test_untrained_network_with_log_prior_outputs_the_training_priors():
 
 def test_zeros_bias_gives_uniform_start():
     assert not zeros_bias("softmax", COUNTS).any()
+
+
+def test_untrained_sigmoid_network_with_log_prior_outputs_each_class_prior():
+    X = np.random.default_rng(1).normal(size=(500, 10)).astype("float32")
+    keras.utils.set_random_seed(0)
+    net = build_mlp((10,), 5, log_prior_bias("sigmoid", COUNTS), widths=[16])
+    layer = net.get_layer("logits")
+    layer.kernel.assign(np.zeros(layer.kernel.shape, dtype="float32"))
+    per_class = keras.ops.convert_to_numpy(keras.ops.sigmoid(net(X))).mean(axis=0)
+    np.testing.assert_allclose(per_class, PRIORS, atol=2e-6)

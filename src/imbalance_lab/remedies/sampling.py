@@ -39,7 +39,7 @@ def make_sampler(sampler_cfg: DictConfig, seed: int):
     if "random_state" in inspect.signature(sampler_cls).parameters:
         params["random_state"] = seed
     try:
-        return instantiate({"_target_": target, **params})
+        return instantiate({"_target_": target, **params}, _convert_="all")  # plain dicts and lists, as imblearn expects
     except Exception as err:
         raise ImbalanceLabError(f"The sampler {target} rejected its parameters {params}: {err}") from None
 

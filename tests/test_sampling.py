@@ -1,0 +1,127 @@
+"""Samplers: what each does to the class counts, the neighbour check against imbalanced-learn's
+own failures, the training-split-only rule, and balanced batches drawn on the fly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from imbalance_lab.configs import compose
+from imbalance_lab.data import load_splits
+from imbalance_lab.errors import ImbalanceLabError
+from imbalance_lab.paths import CONF_DIR
+from imbalance_lab.remedies.sampling import BalancedBatchSampler, make_sampler, resample
+from imbalance_lab.run import train_and_evaluate
+
+RNG = np.random.default_rng(0)
+COUNTS = [120, 40, 12]
+Y = np.repeat(np.arange(3), COUNTS)
+X = (RNG.normal(size=(len(Y), 6)) + Y[:, None] * 0.8).astype("float32")
+LABELS = ("a", "b", "c")
+SAMPLERS = sorted(p.stem for p in (CONF_DIR / "sampler").glob("*.yaml") if p.stem not in ("none", "balanced_batch"))
+OVER = {"random_over", "smote", "borderline_smote", "adasyn", "smote_tomek", "smote_enn"}
+UNDER = {"random_under", "tomek", "enn", "nearmiss"}
+
+
+def sampler_for(option: str, *overrides: str):
+    cfg, _ = compose([f"sampler={option}", *overrides])
+    return make_sampler(cfg.sampler, seed=0)
+
+
+def test_every_sampler_option_is_classified_here():
+    assert set(SAMPLERS) == OVER | UNDER
+
+
+@pytest.mark.parametrize("option", SAMPLERS)
+def test_each_sampler_moves_the_counts_its_way_and_keeps_image_shape(option):
+    images = np.repeat(X[:, :4].reshape(-1, 2, 2, 1), 1, axis=0)
+    out = resample(sampler_for(option), images, Y, LABELS)
+    assert out.X.shape[1:] == (2, 2, 1) and len(out.X) == len(out.y) == sum(out.counts_after)
+    assert out.counts_before == COUNTS
+    if option in OVER:
+        assert sum(out.counts_after) > sum(COUNTS) and out.counts_after[2] > 2 * COUNTS[2]
+        if not option.startswith("smote_"):   # the combined ones then clean every class, even the majority
+            assert all(after >= before for after, before in zip(out.counts_after, COUNTS))
+    if option in UNDER:
+        assert all(after <= before for after, before in zip(out.counts_after, COUNTS))
+        assert out.counts_after[2] == COUNTS[2]   # the minority is never undersampled
+
+
+def test_random_over_gives_every_class_the_majority_count():
+    out = resample(sampler_for("random_over"), X, Y, LABELS)
+    assert out.counts_after == [120, 120, 120]
+
+
+def test_nearmiss_versions_and_sampling_strategy_are_config_keys():
+    out = resample(sampler_for("nearmiss", "sampler.version=2"), X, Y, LABELS)
+    assert out.counts_after == [12, 12, 12]
+    half = resample(sampler_for("random_under", "sampler.sampling_strategy={0: 60}"), X, Y, LABELS)
+    assert half.counts_after == [60, 40, 12]
+
+
+# (option, parameter, smallest value our check rejects when the smallest class has 12 rows)
+NEIGHBOUR_LIMITS = [("smote", "k_neighbors", 12), ("borderline_smote", "k_neighbors", 12),
+                    ("adasyn", "n_neighbors", 12), ("nearmiss", "n_neighbors", 13)]
+
+
+@pytest.mark.parametrize(("option", "param", "first_bad"), NEIGHBOUR_LIMITS)
+def test_neighbour_check_fires_exactly_where_imblearn_fails(option, param, first_bad):
+    with pytest.raises(ImbalanceLabError, match=rf"{param}={first_bad} .*class 'c' has 12 training rows"):
+        resample(sampler_for(option, f"sampler.{param}={first_bad}"), X, Y, LABELS)
+    with pytest.raises(ValueError):  # imbalanced-learn itself, past our check
+        sampler_for(option, f"sampler.{param}={first_bad}").fit_resample(X, Y)
+    resample(sampler_for(option, f"sampler.{param}={first_bad - 1}"), X, Y, LABELS)  # accepted, and runs
+
+
+def test_neighbour_check_looks_inside_combined_samplers():
+    with pytest.raises(ImbalanceLabError, match=r"lower sampler\.smote\.k_neighbors to 11"):
+        resample(sampler_for("smote_enn", "sampler.smote.k_neighbors=12"), X, Y, LABELS)
+
+
+def test_samplers_never_touch_validation_or_test(make_cfg):
+    plain_cfg, _ = make_cfg()
+    plain = load_splits(plain_cfg.dataset, plain_cfg.seed)
+    for option in ("smote", "random_under"):
+        cfg, _ = make_cfg(f"sampler={option}", "trainer.epochs=1")
+        out = train_and_evaluate(cfg)
+        for split in ("X_val", "y_val", "X_test", "y_test"):
+            np.testing.assert_array_equal(getattr(out.data, split), getattr(plain, split))
+        assert out.train.counts_before == plain.class_counts("train").tolist() != out.train.counts_after
+
+
+def _batches(n_batches=60, batch_size=300, seed=0):
+    Y_onehot = np.eye(3, dtype="float32")[Y]
+    weights = np.arange(len(Y), dtype="float32")
+    source = BalancedBatchSampler(batches_per_epoch=n_batches, random_state=seed).batches(X, Y_onehot, weights, batch_size)
+    return source, [source[i] for i in range(len(source))]
+
+
+def test_balanced_batches_are_balanced_within_sampling_noise():
+    source, batches = _batches()
+    per_batch = np.array([np.bincount(np.argmax(yb, axis=1), minlength=3) for _, yb, _ in batches])
+    # each class count per batch ~ Binomial(300, 1/3): sd 8.2; 5 sd bounds, and the total within 1 %
+    assert np.all(np.abs(per_batch - 100) < 5 * np.sqrt(300 / 3 * 2 / 3))
+    np.testing.assert_allclose(per_batch.sum(axis=0) / per_batch.sum(), [1 / 3] * 3, atol=0.01)
+    for xb, yb, wb in batches[:5]:   # each drawn row is a real training row with its own label and weight
+        rows = wb.astype(int)
+        np.testing.assert_array_equal(xb, X[rows])
+        np.testing.assert_array_equal(np.argmax(yb, axis=1), Y[rows])
+    assert len(np.unique(np.concatenate([wb[np.argmax(yb, axis=1) == 2] for _, yb, wb in batches]))) == 12
+
+
+def test_balanced_batches_are_reproducible_and_change_per_epoch():
+    first, a = _batches(seed=3)
+    _, b = _batches(seed=3)
+    np.testing.assert_array_equal(a[0][2], b[0][2])
+    first.on_epoch_end()
+    assert not np.array_equal(first[0][2], a[0][2])
+
+
+def test_balanced_batch_materialises_nothing_and_trains(make_cfg):
+    out = resample(BalancedBatchSampler(random_state=0), X, Y, LABELS)
+    assert out.X is X and out.y is Y and out.counts_after == [57, 57, 57] and "nothing materialised" in out.note
+    cfg, _ = make_cfg("sampler=balanced_batch", "trainer.epochs=2")
+    run = train_and_evaluate(cfg)
+    assert run.train.method == "balanced_batch" and len(run.fitted.history) == 2
+    assert OmegaConf.select(cfg, "sampler.batches_per_epoch") is None
