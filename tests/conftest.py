@@ -50,3 +50,16 @@ def run_cli(*args: str, cwd: Path, store: str, timeout: int = 600, check: bool =
     if check and proc.returncode != 0:
         raise AssertionError(f"imbalance-lab {' '.join(args)} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc
+
+
+# A small real sweep (2 losses x 2 samplers x 3 seeds, ~1 min) shared by the report's end-to-end
+# test and the MLflow UI browser test: enough seeds for the statistics, cheap enough to run once.
+SMALL_SWEEP = [*TINY, "loss=ce,bce", "sampler=none,random_over", "seed=0,1,2"]
+
+
+@pytest.fixture(scope="session")
+def small_sweep(tmp_path_factory) -> dict:
+    folder = tmp_path_factory.mktemp("small_sweep")
+    store = f"sqlite:///{folder / 'mlflow.db'}"
+    proc = run_cli("-m", *SMALL_SWEEP, cwd=folder, store=store)
+    return {"store": store, "folder": folder, "stdout": proc.stdout}

@@ -3,8 +3,10 @@ multirun, open the parent run first and print the summary and leaderboard last."
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
+import os
 import sys
 import traceback
 from dataclasses import asdict
@@ -19,6 +21,7 @@ from omegaconf import DictConfig
 from imbalance_lab import tracking
 from imbalance_lab.configs import choices_from_hydra
 from imbalance_lab.errors import ImbalanceLabError
+from imbalance_lab.report.command import command_line as report_command_line
 
 log = logging.getLogger(__name__)
 RESULT_FILE = "job_result.json"
@@ -31,6 +34,7 @@ def run_job(cfg: DictConfig):
 
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    limit_tf_threads(threads_per_job(hydra_cfg.launcher))
     parent = tracking.read_parent(Path(hydra_cfg.sweep.dir)) if multirun else None
     if not multirun:
         _mark_orphans(cfg)
@@ -41,6 +45,8 @@ def run_job(cfg: DictConfig):
     except Exception as err:  # a failing job never takes the sweep down
         log.error("Job failed:\n%s", traceback.format_exc())
         result = JobResult("FAILED", None, "", "", reason=f"{type(err).__name__}: {err}")
+    finally:
+        release_job_memory()
     (Path(hydra_cfg.runtime.output_dir) / RESULT_FILE).write_text(json.dumps(asdict(result)))
     if result.status == "FAILED":
         log.error("FAILED %s: %s", " ".join(hydra_cfg.overrides.task), result.reason)
@@ -51,6 +57,45 @@ def run_job(cfg: DictConfig):
         print(f"Run logged to {cfg.tracking.uri}, experiment '{cfg.tracking.experiment}'. "
               f"Browse it: {tracking.ui_command(cfg.tracking.uri)}")
     return result.status
+
+
+def threads_per_job(launcher: DictConfig) -> int | None:
+    """TensorFlow threads for one job, so that the jobs running at once share the cores instead of
+    each starting a pool as wide as the machine; None (TensorFlow's default) when jobs run one by one."""
+    cores = os.cpu_count() or 1
+    n_jobs = launcher.get("n_jobs")  # joblib: jobs at once; negative counts back from the cores
+    if n_jobs:
+        concurrent = n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)
+        return max(1, cores // concurrent)
+    if launcher.get("cpus_per_task"):  # submitit: the CPUs the scheduler gave this task
+        return int(launcher.cpus_per_task)
+    if "submitit" in str(launcher.get("_target_", "")):
+        from_slurm = os.environ.get("SLURM_CPUS_PER_TASK", "")
+        return int(from_slurm) if from_slurm.isdigit() else 1  # submitit_local starts every job at once
+    return None
+
+
+def limit_tf_threads(threads: int | None) -> None:
+    """Must run before TensorFlow's first op in this process; a reused worker (joblib) keeps the
+    pools of its first job, which had the same setting."""
+    if threads is None:
+        return
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # already initialised in this process
+        pass
+
+
+def release_job_memory() -> None:
+    """Keras keeps every model built in the process in its global graph state; a long in-process
+    sweep would grow by one model per run without this."""
+    import keras
+
+    keras.backend.clear_session()
+    gc.collect()
 
 
 def _mark_orphans(cfg: DictConfig) -> None:
@@ -78,6 +123,8 @@ class SweepCallback(Callback):
             print(leaderboard_text(info, results))
             tracking.end_sweep(info, len(failed))
             print(f"\nBrowse the runs: {tracking.ui_command(info['uri'])}")
+            print(f"Compare them (leaderboard over seeds, effects, tests, plots): "
+                  f"{report_command_line(config.tracking.experiment, info['uri'])}")
         if failed:
             sys.exit(1)
 
@@ -108,7 +155,7 @@ def summary_text(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def leaderboard_text(info: dict, results: list[dict], top: int = 50) -> str:
+def leaderboard_text(info: dict, results: list[dict], top: int = 10) -> str:
     ids = [r["run_id"] for r in results if r["status"] in ("FINISHED", "SKIPPED") and r["run_id"]]
     if not ids:
         return "No finished runs to rank."
@@ -116,7 +163,8 @@ def leaderboard_text(info: dict, results: list[dict], top: int = 50) -> str:
     skipped = {r["run_id"] for r in results if r["status"] == "SKIPPED"}
     frame["note"] = ["earlier" if run_id in skipped else "" for run_id in frame.pop("run_id")]
     shown = frame.head(top).to_string(index=False, float_format=lambda v: f"{v:.4f}")
-    return f"\nLeaderboard (test macro-F1, best first; naive = always the training majority class):\n{shown}"
+    more = f"top {top} of {len(frame)}, " if len(frame) > top else ""
+    return f"\nLeaderboard (test macro-F1, {more}best first; naive = always the training majority class):\n{shown}"
 
 
 def leaderboard_frame(uri: str, exp_id: str, run_ids: list[str]) -> pd.DataFrame:
@@ -128,6 +176,8 @@ def leaderboard_frame(uri: str, exp_id: str, run_ids: list[str]) -> pd.DataFrame
             m = run.data.metrics
             rows.append({"run": run.info.run_name, "macro_f1": m.get("test/macro_f1"),
                          "naive_f1": m.get("naive/macro_f1"), "bal_acc": m.get("test/balanced_accuracy"),
-                         "accuracy": m.get("test/accuracy"), "collapsed": run.data.tags.get("collapsed", "?"),
+                         "accuracy": m.get("test/accuracy"), "keras_acc": m.get("keras/accuracy"),
+                         "collapsed": run.data.tags.get("collapsed", "?"),
+                         "doctor": run.data.tags.get("doctor.warnings", "").replace("; ", ","),
                          "run_id": run.info.run_id})
     return pd.DataFrame(rows).sort_values("macro_f1", ascending=False, ignore_index=True)

@@ -51,6 +51,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def command_line(experiment: str, uri: str) -> str:
+    """The command that reports on `experiment` in the store at `uri`, as short as it can be."""
+    import shlex
+
+    parts = ["imbalance-lab-report", "--experiment", experiment]
+    if uri != default_tracking_uri():
+        parts += ["--tracking-uri", uri]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
 def summary(report, output: Path) -> str:
     board = report.leaderboard.head(TOP_PRINTED).drop(columns=["baseline"])
     shown = board.to_string(index=False, float_format=lambda v: f"{v:.4f}")

@@ -24,6 +24,7 @@ def sections(report) -> list[tuple[str, list]]:
         *report.notes,
     ]
     board = report.leaderboard.head(LEADERBOARD_ROWS)
+    board = board.assign(baseline=board["baseline"].map({True: "yes", False: ""}))
     board_text = [
         f"One row per combination of the axes that vary ({', '.join(report.columns) or 'none'}); "
         f"`mean`/`std` of {metric} over its runs (seeds x datasets), `seeds`, `runs`, `delta` = mean minus "

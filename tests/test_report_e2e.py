@@ -1,0 +1,57 @@
+"""From a real small sweep to report.html: the command the sweep prints, run as printed."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+
+import numpy as np
+import pandas as pd
+
+from conftest import BIN, client
+
+
+def test_sweep_prints_the_report_command_and_it_writes_the_report(small_sweep):
+    out = small_sweep["stdout"]
+    assert "Leaderboard (test macro-F1, top 10 of 12, best first" in out
+    line = next(x for x in out.splitlines() if x.startswith("Compare them"))
+    command = shlex.split(line.split(": ", 1)[1])
+    assert command == ["imbalance-lab-report", "--experiment", "imbalance-lab"]   # store = $MLFLOW_TRACKING_URI
+
+    folder, store = small_sweep["folder"], small_sweep["store"]
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store}
+    proc = subprocess.run([str(BIN / command[0]), *command[1:]], cwd=folder, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert _tensorflow_modules_loaded(folder, env) == []
+
+    report_dir = folder / "reports" / "imbalance-lab"
+    html = (report_dir / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 4 and "<table" in html
+    assert "Friedman test over 4 combinations in 3 seed/dataset blocks" in html
+    assert "with 3 pairs no p-value can go below 0.25" in html   # said plainly, not hidden
+
+    c = client(store)
+    exp = c.get_experiment_by_name("imbalance-lab")
+    runs = c.search_runs([exp.experiment_id])
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    parent = next(r for r in runs if r.data.tags.get("imbalance_lab.role") == "sweep")
+    # The leaderboard's mean for the baseline, recomputed from the runs themselves.
+    base = [r.data.metrics["test/macro_f1"] for r in children
+            if r.data.tags["loss"] == "ce" and r.data.tags["sampler"] == "none"]
+    board = pd.read_csv(report_dir / "leaderboard.csv").set_index("combination")
+    assert len(base) == 3 and abs(board.loc["loss=ce sampler=none", "mean"] - np.mean(base)) < 1e-12
+    assert board["runs"].tolist() == [3, 3, 3, 3] and board.loc["loss=ce sampler=none", "baseline"]
+    logged = {a.path for a in c.list_artifacts(parent.info.run_id, "report")}
+    assert {"report/report.html", "report/report.md", "report/heatmap.png", "report/per_class_recall.png",
+            "report/confusion_matrices.png", "report/f1_vs_naive.png"} <= logged
+
+
+def _tensorflow_modules_loaded(folder, env) -> list[str]:
+    """Top-level modules the report command's import chain loads: TensorFlow costs ~6 s and is not needed."""
+    code = "import sys; import imbalance_lab.cli, imbalance_lab.report.build; print(' '.join(sorted(sys.modules)))"
+    proc = subprocess.run([str(BIN / "python"), "-c", code], cwd=folder, env=env, capture_output=True, text=True,
+                          timeout=120)
+    return [m for m in proc.stdout.split() if re.match(r"^tensorflow($|\.)", m)]
