@@ -3,10 +3,8 @@ multirun, open the parent run first and print the summary and leaderboard last."
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
-import os
 import sys
 import traceback
 from dataclasses import asdict
@@ -34,7 +32,6 @@ def run_job(cfg: DictConfig):
 
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
-    limit_tf_threads(threads_per_job(hydra_cfg.launcher))
     parent = tracking.read_parent(Path(hydra_cfg.sweep.dir)) if multirun else None
     if not multirun:
         _mark_orphans(cfg)
@@ -45,8 +42,6 @@ def run_job(cfg: DictConfig):
     except Exception as err:  # a failing job never takes the sweep down
         log.error("Job failed:\n%s", traceback.format_exc())
         result = JobResult("FAILED", None, "", "", reason=f"{type(err).__name__}: {err}")
-    finally:
-        release_job_memory()
     (Path(hydra_cfg.runtime.output_dir) / RESULT_FILE).write_text(json.dumps(asdict(result)))
     if result.status == "FAILED":
         log.error("FAILED %s: %s", " ".join(hydra_cfg.overrides.task), result.reason)
@@ -57,45 +52,6 @@ def run_job(cfg: DictConfig):
         print(f"Run logged to {cfg.tracking.uri}, experiment '{cfg.tracking.experiment}'. "
               f"Browse it: {tracking.ui_command(cfg.tracking.uri)}")
     return result.status
-
-
-def threads_per_job(launcher: DictConfig) -> int | None:
-    """TensorFlow threads for one job, so that the jobs running at once share the cores instead of
-    each starting a pool as wide as the machine; None (TensorFlow's default) when jobs run one by one."""
-    cores = os.cpu_count() or 1
-    n_jobs = launcher.get("n_jobs")  # joblib: jobs at once; negative counts back from the cores
-    if n_jobs:
-        concurrent = n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)
-        return max(1, cores // concurrent)
-    if launcher.get("cpus_per_task"):  # submitit: the CPUs the scheduler gave this task
-        return int(launcher.cpus_per_task)
-    if "submitit" in str(launcher.get("_target_", "")):
-        from_slurm = os.environ.get("SLURM_CPUS_PER_TASK", "")
-        return int(from_slurm) if from_slurm.isdigit() else 1  # submitit_local starts every job at once
-    return None
-
-
-def limit_tf_threads(threads: int | None) -> None:
-    """Must run before TensorFlow's first op in this process; a reused worker (joblib) keeps the
-    pools of its first job, which had the same setting."""
-    if threads is None:
-        return
-    import tensorflow as tf
-
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-    except RuntimeError:  # already initialised in this process
-        pass
-
-
-def release_job_memory() -> None:
-    """Keras keeps every model built in the process in its global graph state; a long in-process
-    sweep would grow by one model per run without this."""
-    import keras
-
-    keras.backend.clear_session()
-    gc.collect()
 
 
 def _mark_orphans(cfg: DictConfig) -> None:
@@ -176,8 +132,6 @@ def leaderboard_frame(uri: str, exp_id: str, run_ids: list[str]) -> pd.DataFrame
             m = run.data.metrics
             rows.append({"run": run.info.run_name, "macro_f1": m.get("test/macro_f1"),
                          "naive_f1": m.get("naive/macro_f1"), "bal_acc": m.get("test/balanced_accuracy"),
-                         "accuracy": m.get("test/accuracy"), "keras_acc": m.get("keras/accuracy"),
-                         "collapsed": run.data.tags.get("collapsed", "?"),
-                         "doctor": run.data.tags.get("doctor.warnings", "").replace("; ", ","),
+                         "accuracy": m.get("test/accuracy"), "collapsed": run.data.tags.get("collapsed", "?"),
                          "run_id": run.info.run_id})
     return pd.DataFrame(rows).sort_values("macro_f1", ascending=False, ignore_index=True)
