@@ -106,6 +106,22 @@ def test_label_shift_tvd_and_the_classes_that_moved_most():
     assert list(cfg.decision.target_prior) == pytest.approx(FORUM_TEST_PRIORS, abs=1e-4)
 
 
+@pytest.mark.parametrize("signal", [True, False])
+def test_seed002_profile_signal_probe_and_label_shift(signal):
+    cfg, _, findings = doctor.diagnose(["dataset=seed002_profile", "dataset.n_train=3000",
+                                      f"dataset.signal={str(signal).lower()}"])
+    assert ("signal" if signal else "no_signal") in codes(findings)
+    assert ("no_signal" if signal else "signal") not in codes(findings)
+    # The profile's test priors moved from the thread's training priors by 14.55 % (hand-computed above);
+    # the sampled splits land near it, and the finding reports their exact TVD.
+    shift = by_code(findings, "label_shift")
+    data = load_splits(cfg.dataset, cfg.seed)
+    train, test = (np.bincount(y, minlength=5) / len(y) for y in (data.y_train, data.y_test))
+    assert shift.severity == "warning" and shift.numbers["tvd"] == pytest.approx(0.5 * np.abs(train - test).sum())
+    assert shift.numbers["tvd"] == pytest.approx(0.1455, abs=0.01) and shift.numbers["moved_most"][0] == "c"
+    assert f"{shift.numbers['tvd']:.4f}" in shift.message
+
+
 def test_signal_probe_tells_noise_from_signal():
     rng = np.random.default_rng(0)
     y = rng.choice(5, size=3000, p=np.array(FORUM_TRAIN_PRIORS) / sum(FORUM_TRAIN_PRIORS))

@@ -226,9 +226,9 @@ def _class_counts(data) -> Finding:
     return Finding(
         "warning" if imbalanced else "info", "class_counts",
         f"Class counts {counts}; imbalance ratio {ratio:.1f} (largest / smallest training class); the "
-        f"majority class '{majority}' is {_pct(train.max() / train.sum())} of training rows, which is the "
-        f"accuracy of always predicting it" + (", a place an untreated network settles in easily." if imbalanced
-                                               else "."),
+        f"majority class '{majority}' is {_pct(train.max() / train.sum())} of training rows and "
+        f"{_pct(test[int(np.argmax(train))] / test.sum())} of test rows, the accuracy of always predicting it"
+        + (", a place an untreated network settles in easily." if imbalanced else "."),
         "see the suggested sweep below." if imbalanced else "",
         {"train": train.tolist(), "val": val.tolist(), "test": test.tolist(), "imbalance_ratio": ratio},
     )

@@ -132,6 +132,8 @@ def leaderboard_frame(uri: str, exp_id: str, run_ids: list[str]) -> pd.DataFrame
             m = run.data.metrics
             rows.append({"run": run.info.run_name, "macro_f1": m.get("test/macro_f1"),
                          "naive_f1": m.get("naive/macro_f1"), "bal_acc": m.get("test/balanced_accuracy"),
-                         "accuracy": m.get("test/accuracy"), "collapsed": run.data.tags.get("collapsed", "?"),
+                         "accuracy": m.get("test/accuracy"), "keras_acc": m.get("keras/accuracy"),
+                         "collapsed": run.data.tags.get("collapsed", "?"),
+                         "doctor": run.data.tags.get("doctor.warnings", "").replace("; ", ","),
                          "run_id": run.info.run_id})
     return pd.DataFrame(rows).sort_values("macro_f1", ascending=False, ignore_index=True)
