@@ -89,6 +89,16 @@ def test_double_corrections_and_smote_on_pixels_are_flagged():
     assert "smote_on_pixels" in codes(doctor.lint_config(cfg, choices, load_splits(cfg.dataset, cfg.seed)))
 
 
+def test_a_class_too_small_for_smote_is_flagged_before_the_run_fails():
+    cfg, choices = compose([*TINY, "sampler=smote", "sampler.k_neighbors=400"])
+    data = load_splits(cfg.dataset, cfg.seed)
+    smallest = int(np.bincount(data.y_train).min())          # 10 % of 360 training rows = 36
+    finding = by_code(doctor.data_findings(data, cfg, choices), "class_too_small_for_sampler")
+    assert finding.numbers["train_rows"] == smallest == 36 and finding.fix.startswith("sampler.k_neighbors=35")
+    cfg, choices = compose([*TINY, "sampler=smote"])        # k_neighbors=5 < 36: fine
+    assert "class_too_small_for_sampler" not in codes(doctor.data_findings(data, cfg, choices))
+
+
 def test_label_shift_tvd_and_the_classes_that_moved_most():
     n = 10_000
     y_train = np.repeat(np.arange(5), np.round(np.array(FORUM_TRAIN_PRIORS) * n).astype(int))
