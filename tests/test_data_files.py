@@ -7,8 +7,7 @@ import pandas as pd
 import pytest
 
 from imbalance_lab.configs import compose
-from imbalance_lab.data import load_splits
-from imbalance_lab.data import keel
+from imbalance_lab.data import keel, load_splits
 from imbalance_lab.data.tabular import frame_to_raw
 from imbalance_lab.errors import ImbalanceLabError
 
