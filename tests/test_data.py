@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from sklearn.feature_selection import mutual_info_classif
@@ -19,6 +21,9 @@ from imbalance_lab.data.profiles import (
 )
 from imbalance_lab.data.synthetic import make_synthetic
 from imbalance_lab.errors import ImbalanceLabError
+from imbalance_lab.run import execute
+
+from conftest import client
 
 
 def shares(y, labels) -> np.ndarray:
@@ -131,3 +136,21 @@ def test_bundled_and_generated_options_compose_and_split_stratified(name):
     assert choices["dataset"] == name and data.n_classes >= 2 and not data.is_image
     for split in ("val", "test"):
         assert np.all(data.class_counts(split) > 0)
+
+
+# -- what MLflow receives about the data --------------------------------------------------------
+
+def test_a_run_logs_class_counts_imbalance_ratio_and_the_training_data_as_an_input(make_cfg, store):
+    cfg, choices = make_cfg("dataset.imbalance.kind=linear", "dataset.imbalance.rho=4")
+    result = execute(cfg, choices)
+    run = client(store).get_run(result.run_id)
+    data = load_splits(cfg.dataset, cfg.seed)
+    train = json.loads(run.data.params["dataset.class_counts.train"])
+    assert list(train) == ["0", "1", "2"] and max(train.values()) / min(train.values()) == 4
+    assert json.loads(run.data.params["dataset.class_counts.test"]) == dict(zip(data.labels, data.class_counts("test").tolist()))
+    assert run.data.metrics["dataset.imbalance_ratio"] == 4.0
+    inputs = run.inputs.dataset_inputs
+    assert len(inputs) == 1 and inputs[0].dataset.name == "synthetic"
+    assert inputs[0].dataset.digest == run.data.tags["dataset.fingerprint"] == data.fingerprint
+    assert [t.value for t in inputs[0].tags if t.key == "mlflow.data.context"] == ["train"]
+    assert json.loads(inputs[0].dataset.profile)["features_shape"] == [int(sum(train.values())), 8]

@@ -94,6 +94,7 @@ def execute(cfg: DictConfig, choices: dict[str, str], parent: dict | None = None
         findings = doctor.lint_config(cfg, choices, output.data) + doctor.after_training(
             output.data, output.evaluation, output.fitted.history)
         log_run(recorder, cfg, output, findings)
+        log_data(recorder, output.data, dataset_name(cfg, choices))
     ev = output.evaluation
     log.info("%s FINISHED: test/macro_f1 %.4f (naive %.4f), %d of %d classes predicted%s", name,
              ev.metrics["test/macro_f1"], ev.metrics["naive/macro_f1"], ev.n_predicted_classes,
@@ -119,6 +120,23 @@ def log_run(recorder: tracking.RunRecorder, cfg: DictConfig, out: RunOutput, fin
         (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
         _history_csv(out.fitted, folder / "history.csv")
         recorder.log_artifacts(folder)
+
+
+def log_data(recorder: tracking.RunRecorder, data: Splits, name: str) -> None:
+    """Class counts of each split, the training imbalance ratio, and the training rows as an MLflow
+    dataset input (the UI's Dataset column)."""
+    recorder.log_params({f"dataset.class_counts.{split}": json.dumps(dict(zip(data.labels, data.class_counts(split).tolist())))
+                         for split in ("train", "val", "test")})
+    recorder.log_metrics({"dataset.imbalance_ratio": data.imbalance_ratio})
+    tracking.log_dataset_input(recorder.client, recorder.run_id, data.X_train, np.asarray(data.labels)[data.y_train],
+                               name, data.source, data.fingerprint)
+
+
+def dataset_name(cfg: DictConfig, choices: dict[str, str]) -> str:
+    """The dataset option, with the benchmark's name or the file's name where there is one."""
+    option = choices.get("dataset", "data")
+    detail = cfg.dataset.get("name") or (Path(str(cfg.dataset.get("path"))).name if cfg.dataset.get("path") else "")
+    return f"{option}:{detail}" if detail else option
 
 
 def remedies_summary(out: RunOutput) -> dict:

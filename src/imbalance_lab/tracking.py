@@ -150,6 +150,21 @@ class RunRecorder:
         self.client.log_text(self.run_id, text, name)
 
 
+def log_dataset_input(client: MlflowClient, run_id: str, features, targets, name: str, source: str,
+                      digest: str, context: str = "train") -> None:
+    """The data as an MLflow dataset input (what `mlflow.log_input` records), so that the UI's
+    Dataset column shows it; by run id, not through a fluent active run."""
+    import mlflow.data
+    from mlflow.data.sources import CodeDatasetSource, LocalArtifactDatasetSource
+    from mlflow.entities import DatasetInput, InputTag
+
+    # A file is a local source; generated or bundled data is named by the code that makes it.
+    origin = LocalArtifactDatasetSource(source) if source and Path(source).is_file() else \
+        CodeDatasetSource({"loader": source or name})
+    dataset = mlflow.data.from_numpy(features, source=origin, targets=targets, name=name, digest=digest[:36])
+    client.log_inputs(run_id, [DatasetInput(dataset._to_mlflow_entity(), [InputTag("mlflow.data.context", context)])])
+
+
 @contextlib.contextmanager
 def run_context(client: MlflowClient, exp_id: str, name: str, tags: dict[str, str]) -> Iterator[RunRecorder]:
     """A run that always ends: FINISHED, FAILED (error tag + traceback.txt) or KILLED (Ctrl-C)."""
