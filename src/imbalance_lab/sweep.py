@@ -3,8 +3,10 @@ multirun, open the parent run first and print the summary and leaderboard last."
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
+import os
 import sys
 import traceback
 from dataclasses import asdict
@@ -32,6 +34,7 @@ def run_job(cfg: DictConfig):
 
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    limit_tf_threads(threads_per_job(hydra_cfg.launcher))
     parent = tracking.read_parent(Path(hydra_cfg.sweep.dir)) if multirun else None
     if not multirun:
         _mark_orphans(cfg)
@@ -42,6 +45,8 @@ def run_job(cfg: DictConfig):
     except Exception as err:  # a failing job never takes the sweep down
         log.error("Job failed:\n%s", traceback.format_exc())
         result = JobResult("FAILED", None, "", "", reason=f"{type(err).__name__}: {err}")
+    finally:
+        release_job_memory()
     (Path(hydra_cfg.runtime.output_dir) / RESULT_FILE).write_text(json.dumps(asdict(result)))
     if result.status == "FAILED":
         log.error("FAILED %s: %s", " ".join(hydra_cfg.overrides.task), result.reason)
@@ -54,6 +59,45 @@ def run_job(cfg: DictConfig):
     return result.status
 
 
+def threads_per_job(launcher: DictConfig) -> int | None:
+    """TensorFlow threads for one job, so that the jobs running at once share the cores instead of
+    each starting a pool as wide as the machine; None (TensorFlow's default) when jobs run one by one."""
+    cores = os.cpu_count() or 1
+    n_jobs = launcher.get("n_jobs")  # joblib: jobs at once; negative counts back from the cores
+    if n_jobs:
+        concurrent = n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)
+        return max(1, cores // concurrent)
+    if launcher.get("cpus_per_task"):  # submitit: the CPUs the scheduler gave this task
+        return int(launcher.cpus_per_task)
+    if "submitit" in str(launcher.get("_target_", "")):
+        from_slurm = os.environ.get("SLURM_CPUS_PER_TASK", "")
+        return int(from_slurm) if from_slurm.isdigit() else 1  # submitit_local starts every job at once
+    return None
+
+
+def limit_tf_threads(threads: int | None) -> None:
+    """Must run before TensorFlow's first op in this process; a reused worker (joblib) keeps the
+    pools of its first job, which had the same setting."""
+    if threads is None:
+        return
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # already initialised in this process
+        pass
+
+
+def release_job_memory() -> None:
+    """Keras keeps every model built in the process in its global graph state; a long in-process
+    sweep would grow by one model per run without this."""
+    import keras
+
+    keras.backend.clear_session()
+    gc.collect()
+
+
 def _mark_orphans(cfg: DictConfig) -> None:
     client = tracking.client_for(cfg.tracking.uri)
     tracking.mark_orphans_killed(client, tracking.experiment_id(client, cfg.tracking.experiment))
@@ -64,8 +108,14 @@ class SweepCallback(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        info = tracking.start_sweep(config.tracking.uri, config.tracking.experiment, sweep_dir,
-                                    list(config.hydra.overrides.task))
+        try:
+            info = tracking.start_sweep(config.tracking.uri, config.tracking.experiment, sweep_dir,
+                                        list(config.hydra.overrides.task))
+        except Exception as err:  # Hydra would only warn and launch every job without its parent
+            print(f"imbalance-lab: could not open the sweep in MLflow at {config.tracking.uri} "
+                  f"({type(err).__name__}: {err}); check tracking.uri and that the store is reachable.",
+                  file=sys.stderr)
+            sys.exit(1)
         log.info("Sweep parent run %s in experiment '%s' at %s", info["run_id"], config.tracking.experiment,
                  config.tracking.uri)
 

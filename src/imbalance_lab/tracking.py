@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import traceback
@@ -33,8 +34,54 @@ BATCH = 900  # MLflow accepts at most 1000 entities per log_batch call
 
 # -- store and experiment ----------------------------------------------------------------------
 
-def client_for(uri: str) -> MlflowClient:
-    return MlflowClient(tracking_uri=uri)
+def client_for(uri: str) -> LockRetryingClient:
+    with _store_opening_lock(uri):
+        return LockRetryingClient(MlflowClient(tracking_uri=uri))
+
+
+@contextlib.contextmanager
+def _store_opening_lock(uri: str) -> Iterator[None]:
+    """Opening an SQLite store creates or upgrades its schema; processes doing it at the same moment
+    race ("table experiments already exists") and can leave it half-migrated, so they take turns."""
+    db_path = Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
+    if db_path is None or not db_path.parent.is_dir() or os.name != "posix":
+        yield
+        return
+    import fcntl
+
+    with open(db_path.with_name(db_path.name + "-lock"), "a") as handle:  # gitignored: mlflow.db-*
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class LockRetryingClient:
+    """An MlflowClient whose calls are retried while an SQLite store is locked by another writer
+    (parallel workers). A locked write is rolled back whole, so trying it again is safe."""
+
+    RETRIES = 8
+
+    def __init__(self, client: MlflowClient):
+        self._client = client
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._client, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args, **kwargs):
+            for attempt in range(self.RETRIES):
+                try:
+                    return attr(*args, **kwargs)
+                except Exception as err:
+                    if "database is locked" not in str(err) or attempt == self.RETRIES - 1:
+                        raise
+                    log.warning("MLflow store locked by another writer; retrying %s.", name)
+                    time.sleep(0.5 * 2**attempt)
+
+        return call
 
 
 def artifact_root_for(uri: str) -> str | None:
@@ -50,12 +97,13 @@ def artifact_root_for(uri: str) -> str | None:
 def experiment_id(client: MlflowClient, name: str) -> str:
     """The experiment's id, creating it (and the store) if needed; safe against a concurrent creator."""
     for attempt in range(5):
-        found = client.get_experiment_by_name(name)
-        if found is not None:
-            return found.experiment_id
-        try:
+        try:  # opening a new SQLite store creates its schema, which races with any other opener
+            found = client.get_experiment_by_name(name)
+            if found is not None:
+                return found.experiment_id
             return client.create_experiment(name, artifact_location=artifact_root_for(client.tracking_uri))
-        except Exception:  # another process created it (or the schema) first
+        except Exception as err:  # another process created the schema or the experiment first
+            log.debug("Opening experiment %r, attempt %d: %s", name, attempt + 1, err)
             time.sleep(0.2 * (attempt + 1))
     found = client.get_experiment_by_name(name)
     if found is None:
@@ -107,8 +155,12 @@ def git_commit() -> str:
 
 
 def process_tags() -> dict[str, str]:
-    return {"imbalance_lab.host": socket.gethostname(), "imbalance_lab.pid": str(os.getpid()),
+    tags = {"imbalance_lab.host": socket.gethostname(), "imbalance_lab.pid": str(os.getpid()),
             "git_commit": git_commit()}
+    if "tensorflow" in sys.modules:  # how wide this worker's thread pools are (0 = TensorFlow's default)
+        threading = sys.modules["tensorflow"].config.threading
+        tags["imbalance_lab.tf_threads"] = str(threading.get_intra_op_parallelism_threads())
+    return tags
 
 
 # -- one run ---------------------------------------------------------------------------------------

@@ -1,0 +1,257 @@
+"""Sweeps that survive: failures, kill -9 and resume, parallel workers, submitit, a real tracking
+server, and memory over a long in-process sweep. Real processes, real stores."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+
+import psutil
+import pytest
+from mlflow.exceptions import MlflowException
+
+from imbalance_lab import tracking
+
+from conftest import BIN, TINY, client, run_cli
+
+CASES = {  # one sweep of six jobs; two fail, at different stages
+    "ok_a": "seed: 0\n", "ok_b": "seed: 1\n", "ok_c": "seed: 2\n", "ok_d": "seed: 3\n",
+    "smote_too_few": "defaults:\n  - override /sampler: smote\nsampler:\n  k_neighbors: 500\n",  # before training
+    "nan_loss": "trainer:\n  optimizer: sgd\n  learning_rate: 1.0e+30\n",  # during training
+}
+
+
+def children(store: str, experiment: str = "imbalance-lab"):
+    c = tracking.client_for(store)  # polls while a sweep may be creating the store: takes turns with it
+    exp = c.get_experiment_by_name(experiment)
+    if exp is None:
+        return []
+    return [r for r in c.search_runs([exp.experiment_id], max_results=1000) if "run_key" in r.data.tags]
+
+
+def parents(store: str, experiment: str = "imbalance-lab"):
+    c = client(store)
+    exp = c.get_experiment_by_name(experiment)
+    runs = c.search_runs([exp.experiment_id], max_results=1000)
+    return [r for r in runs if r.data.tags.get("imbalance_lab.role") == "sweep"]
+
+
+def test_failing_jobs_end_failed_and_the_sweep_goes_on(tmp_path, store):
+    case_dir = tmp_path / "extra_conf" / "case"
+    case_dir.mkdir(parents=True)
+    for name, body in CASES.items():
+        (case_dir / f"{name}.yaml").write_text(f"# @package _global_\n{body}")
+    proc = run_cli("-m", "--config-dir", str(tmp_path / "extra_conf"), *TINY, "+case=" + ",".join(CASES),
+                   cwd=tmp_path, store=store, check=False)
+    assert proc.returncode != 0
+    assert "4 finished, 2 failed, 0 skipped" in proc.stdout
+    failed_lines = [line for line in proc.stdout.splitlines() if line.strip().startswith("FAILED")]
+    assert len(failed_lines) == 2
+    assert any("k_neighbors=500" in line for line in failed_lines)
+    assert any("training loss became" in line for line in failed_lines)
+    runs = children(store)
+    assert Counter(r.info.status for r in runs) == {"FINISHED": 4, "FAILED": 2}
+    by_error = {r.data.tags["error"]: r for r in runs if r.info.status == "FAILED"}
+    assert any("k_neighbors=500" in e for e in by_error) and any("training loss became" in e for e in by_error)
+    for run in by_error.values():
+        assert "traceback.txt" in {a.path for a in client(store).list_artifacts(run.info.run_id)}
+    assert [p.info.status for p in parents(store)] == ["FAILED"]
+
+
+def test_kill_9_then_rerun_finishes_each_combination_once(tmp_path, store):
+    args = ["-m", *TINY, "seed=0,1,2,3"]
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store}
+    sweep = subprocess.Popen([str(BIN / "imbalance-lab"), *args], cwd=tmp_path, env=env, start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline:  # kill during the third run: two FINISHED, one RUNNING
+            statuses = Counter(r.info.status for r in children(store))
+            if statuses["FINISHED"] >= 2 and statuses["RUNNING"] == 1:
+                break
+            assert sweep.poll() is None, "the sweep ended before it could be killed"
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the sweep never reached its third run")
+    finally:
+        os.killpg(sweep.pid, signal.SIGKILL)
+        sweep.wait()
+    before = {r.info.run_id: (r.data.tags["run_key"], r.info.status) for r in children(store)}
+    finished_keys = {key for key, status in before.values() if status == "FINISHED"}
+    killed_key = next(key for key, status in before.values() if status == "RUNNING")
+    assert len(finished_keys) == 2
+
+    proc = run_cli(*args, cwd=tmp_path, store=store)
+    assert "2 finished, 0 failed, 2 skipped" in proc.stdout
+    runs = children(store)
+    per_key = Counter(r.data.tags["run_key"] for r in runs)
+    finished = Counter(r.data.tags["run_key"] for r in runs if r.info.status == "FINISHED")
+    assert len(finished) == 4 and set(finished.values()) == {1}
+    assert all(per_key[key] == 1 for key in finished_keys)  # not trained again
+    killed = [r for r in runs if r.data.tags["run_key"] == killed_key and r.info.status == "KILLED"]
+    assert per_key[killed_key] == 2 and len(killed) == 1 and "died" in killed[0].data.tags["error"]
+    assert sorted(p.info.status for p in parents(store)) == ["FINISHED", "KILLED"]
+
+
+def test_joblib_two_workers_share_one_store_and_parent(tmp_path, store):
+    proc = run_cli("-m", *TINY, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=range(8)",
+                   cwd=tmp_path, store=store)
+    assert "8 finished, 0 failed, 0 skipped" in proc.stdout
+    assert "database is locked" not in proc.stdout + proc.stderr
+    [parent] = parents(store)
+    runs = children(store)
+    assert len(runs) == 8 and {r.info.status for r in runs} == {"FINISHED"}
+    assert {r.data.tags["mlflow.parentRunId"] for r in runs} == {parent.info.run_id}
+    worker_pids = {r.data.tags["imbalance_lab.pid"] for r in runs}
+    assert len(worker_pids) == 2 and parent.data.tags["imbalance_lab.pid"] not in worker_pids
+    threads = max(1, (os.cpu_count() or 1) // 2)  # two workers share the cores
+    assert {r.data.tags["imbalance_lab.tf_threads"] for r in runs} == {str(threads)}
+
+
+def test_submitit_local_runs_each_job_in_its_own_process(tmp_path, store):
+    proc = run_cli("-m", *TINY, "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10", "seed=0,1",
+                   cwd=tmp_path, store=store)
+    assert "2 finished, 0 failed, 0 skipped" in proc.stdout
+    runs = children(store)
+    assert [r.info.status for r in runs] == ["FINISHED", "FINISHED"]
+    assert len({r.data.tags["imbalance_lab.pid"] for r in runs}) == 2
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    """A real `mlflow server` on a free loopback port, as `make server` starts it; always stopped."""
+    port = _free_port()
+    backend = f"sqlite:///{tmp_path / 'server.db'}"
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    server = subprocess.Popen(
+        [str(BIN / "mlflow"), "server", "--backend-store-uri", backend, "--artifacts-destination",
+         str(tmp_path / "artifacts"), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/health", timeout=2).status == 200:
+                    break
+            except OSError:
+                pass
+            assert server.poll() is None and time.time() < deadline, "mlflow server did not start"
+            time.sleep(0.5)
+        yield url, backend, tmp_path / "artifacts"
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+def test_tracking_server_receives_the_sweep(tmp_path, mlflow_server):
+    url, backend, artifacts = mlflow_server
+    proc = run_cli("-m", *TINY, "tracking=server", f"tracking.uri={url}", "seed=0,1", cwd=tmp_path,
+                   store="sqlite:////nonexistent/not-used.db")
+    assert "2 finished, 0 failed, 0 skipped" in proc.stdout
+    runs = children(url)
+    assert [r.info.status for r in runs] == ["FINISHED", "FINISHED"]
+    assert {r.data.tags["mlflow.parentRunId"] for r in runs} == {parents(url)[0].info.run_id}
+    assert "confusion_matrix.json" in {a.path for a in client(url).list_artifacts(runs[0].info.run_id)}
+    assert len(children(backend)) == 2  # the server wrote them into its own store
+    assert any(p.name == "confusion_matrix.json" for p in artifacts.rglob("*"))
+
+
+def test_long_in_process_sweep_memory_stays_bounded(tmp_path, store):
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store}
+    sweep = subprocess.Popen([str(BIN / "imbalance-lab"), "-m", *TINY, "trainer.epochs=2", "seed=range(30)"],
+                             cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = psutil.Process(sweep.pid)
+    rss_after_5, peak_after_5 = None, 0
+    try:
+        while sweep.poll() is None:
+            rss = process.memory_info().rss
+            finished = sum(r.info.status == "FINISHED" for r in children(store))
+            if finished >= 5:
+                rss_after_5 = rss_after_5 or rss
+                peak_after_5 = max(peak_after_5, rss)
+            time.sleep(0.2)
+    except psutil.NoSuchProcess:
+        pass
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+        _, stderr = sweep.communicate()
+    assert sweep.returncode == 0, stderr[-3000:]
+    assert sum(r.info.status == "FINISHED" for r in children(store)) == 30
+    growth_mb = (peak_after_5 - rss_after_5) / 2**20
+    print(f"RSS after run 5: {rss_after_5 / 2**20:.0f} MB; peak up to run 30: {peak_after_5 / 2**20:.0f} MB")
+    assert growth_mb < 150, f"RSS grew {growth_mb:.0f} MB between run 5 and run 30"
+
+
+def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path):
+    store = f"sqlite:///{tmp_path / 'fresh.db'}"
+    code = ("from imbalance_lab import tracking; "
+            f"print(tracking.experiment_id(tracking.client_for({store!r}), 'shared'))")
+    openers = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True) for _ in range(3)]
+    outputs = [p.communicate(timeout=120) for p in openers]
+    assert [p.returncode for p in openers] == [0, 0, 0], outputs[0][1][-2000:]
+    assert {out.strip().splitlines()[-1] for out, _ in outputs} == {"1"}
+
+
+def test_a_locked_sqlite_store_is_retried(tmp_path, monkeypatch):
+    """The lock is real MLflow's error text; holding a real SQLite lock past MLflow's own ~20 s wait
+    would cost the suite 20 s, so the second writer is a callable that is locked out twice."""
+    calls = []
+
+    def locked_twice(value):
+        calls.append(value)
+        if len(calls) <= 2:
+            raise MlflowException("(sqlite3.OperationalError) database is locked")
+        return value
+
+    monkeypatch.setattr(tracking.time, "sleep", lambda seconds: None)
+    retrying = tracking.LockRetryingClient(type("Store", (), {"write": staticmethod(locked_twice)})())
+    assert retrying.write(7) == 7 and len(calls) == 3
+    with pytest.raises(MlflowException, match="no such table"):
+        tracking.LockRetryingClient(type("Store", (), {"write": staticmethod(_other_error)})()).write(1)
+
+
+def _other_error(_):
+    raise MlflowException("no such table: runs")
+
+
+def test_threads_per_job_follows_the_launcher():
+    from omegaconf import OmegaConf
+
+    from imbalance_lab.sweep import threads_per_job
+
+    cores = os.cpu_count() or 1
+    assert threads_per_job(OmegaConf.create({"_target_": "hydra._internal.BasicLauncher"})) is None
+    assert threads_per_job(OmegaConf.create({"n_jobs": 2})) == max(1, cores // 2)
+    assert threads_per_job(OmegaConf.create({"n_jobs": -1})) == 1
+    assert threads_per_job(OmegaConf.create({"_target_": "x.SlurmLauncher", "cpus_per_task": 4})) == 4
+    assert threads_per_job(OmegaConf.create({"_target_": "hydra_plugins.hydra_submitit_launcher.x"})) == 1
+
+
+def test_slurm_launcher_config_composes():
+    from hydra import compose, initialize_config_dir
+
+    from imbalance_lab.paths import CONF_DIR
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=["hydra/launcher=slurm", "tracking=server"], return_hydra_config=True)
+    assert cfg.hydra.launcher._target_.endswith("SlurmLauncher")
+    assert cfg.hydra.launcher.cpus_per_task == 4 and cfg.hydra.launcher.timeout_min == 60
