@@ -101,7 +101,7 @@ def path_for(name: str) -> Path:
     if name in files:
         return files[name]
     close = difflib.get_close_matches(str(name), list(files), n=5, cutoff=0.5)
-    hint = f"did you mean {', '.join(close)}?" if close else "list them with imbalance_lab.data.keel.list_datasets()."
+    hint = f"did you mean {', '.join(close)}?" if close else "list them with `python -m imbalance_lab.data.keel`."
     raise ImbalanceLabError(f"No KEEL dataset named {name!r} among the {len(files)} installed; {hint}")
 
 
@@ -143,3 +143,7 @@ def format_table(summaries=None) -> str:
         rows.append(f"{s.name:<38} {s.rows:>7} {s.features:>5} {s.imbalance_ratio:>7.2f}  "
                     + ", ".join(f"{k} {v}" for k, v in s.classes.items()))
     return "\n".join(rows)
+
+
+if __name__ == "__main__":  # python -m imbalance_lab.data.keel: the installed names, sizes and ratios
+    print(format_table())
