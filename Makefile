@@ -7,8 +7,10 @@ PORT   ?= 5000
 HOST   ?= 127.0.0.1
 STORE  ?= $(if $(MLFLOW_TRACKING_URI),$(MLFLOW_TRACKING_URI),sqlite:///$(CURDIR)/mlflow.db)
 EXPERIMENT ?= quickstart
+SERVER_STORE ?= sqlite:///$(CURDIR)/mlflow.db
+ARTIFACTS ?= $(CURDIR)/mlartifacts
 
-.PHONY: install sweep test ui lint bench report clean
+.PHONY: install sweep test ui lint bench report clean server
 
 install: $(STAMP)
 
@@ -25,10 +27,20 @@ sweep: install  ## the default study, into the embedded SQLite store mlflow.db
 test: install
 	$(BIN)/python -m pytest
 
+bench: install  ## the benchmarks of tests/benchmarks (QUICK=1: fewer rounds, smaller sizes); writes tests/benchmarks/RESULTS.md
+	cd tests/benchmarks && export TF_CPP_MIN_LOG_LEVEL=3 && for b in bench_training bench_sweep bench_scaling bench_growth; do \
+		QUICK=$(QUICK) ../../$(BIN)/python $$b.py || exit 1; done
+
 ui: install  ## the MLflow UI over the same store, on 127.0.0.1 only
 	@echo "MLflow UI: http://$(HOST):$(PORT)  (store: $(STORE))"
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri '$(STORE)' \
 		--host $(HOST) --port $(PORT) --workers 1
+
+server: install  ## an MLflow tracking server for parallel or multi-machine sweeps (tracking=server)
+	@echo "MLflow server: http://$(HOST):$(PORT)  (store: $(SERVER_STORE), artifacts: $(ARTIFACTS))"
+	@echo "Log to it: imbalance-lab -m tracking=server tracking.uri=http://$(HOST):$(PORT) ..."
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow server --backend-store-uri '$(SERVER_STORE)' \
+		--artifacts-destination '$(ARTIFACTS)' --host $(HOST) --port $(PORT) --workers 1
 
 lint: install
 	$(BIN)/ruff check src tests
