@@ -10,7 +10,7 @@ EXPERIMENT ?= quickstart
 SERVER_STORE ?= sqlite:///$(CURDIR)/mlflow.db
 ARTIFACTS ?= $(CURDIR)/mlartifacts
 
-.PHONY: install sweep test ui lint bench report clean server
+.PHONY: install browser sweep test ui lint bench report clean server
 
 install: $(STAMP)
 
@@ -24,8 +24,20 @@ $(STAMP): pyproject.toml
 sweep: install  ## the default study, into the embedded SQLite store mlflow.db
 	$(BIN)/imbalance-lab -m +experiment=quickstart
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest
+
+# Debian's Chromium and its driver, for the MLflow UI browser test (never a downloaded browser build).
+# Skipped when present; if the install fails the browser test fails and says why.
+browser:
+	@test -x /usr/bin/chromium && test -x /usr/bin/chromedriver || { \
+		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+			--no-install-recommends chromium chromium-driver \
+		|| echo "Could not install chromium chromium-driver: tests/test_ui_browser.py will fail."; }
+
+report: install  ## a study's leaderboard over seeds, effects, tests and plots: make report EXPERIMENT=NAME
+	$(BIN)/imbalance-lab-report --experiment $(EXPERIMENT) --tracking-uri '$(STORE)'
 
 bench: install  ## the benchmarks of tests/benchmarks (QUICK=1: fewer rounds, smaller sizes); writes tests/benchmarks/RESULTS.md
 	cd tests/benchmarks && export TF_CPP_MIN_LOG_LEVEL=3 && for b in bench_training bench_sweep bench_scaling bench_growth; do \
