@@ -97,7 +97,7 @@ def _check_neighbours(sampler, counts, labels, prefix: str = "sampler") -> None:
         raise ImbalanceLabError(
             f"{name} needs {relation} {param}={k} rows per class, but class "
             f"'{labels[smallest]}' has {counts[smallest]} training rows; lower {prefix}.{param} to "
-            f"{max(1, counts[smallest] - extra)} or use sampler=random_over."
+            f"{max(1, counts[smallest] - extra)} or use sampler={'random_under' if name == 'NearMiss' else 'random_over'}."
         )
 
 
