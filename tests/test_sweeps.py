@@ -85,10 +85,11 @@ def test_kill_9_then_rerun_finishes_each_combination_once(tmp_path, store):
     before = {r.info.run_id: (r.data.tags["run_key"], r.info.status) for r in children(store)}
     finished_keys = {key for key, status in before.values() if status == "FINISHED"}
     killed_key = next(key for key, status in before.values() if status == "RUNNING")
-    assert len(finished_keys) == 2
+    n_done = len(finished_keys)  # 2, or 3 if the third run ended between the last poll and the kill
+    assert n_done >= 2
 
     proc = run_cli(*args, cwd=tmp_path, store=store)
-    assert "2 finished, 0 failed, 2 skipped" in proc.stdout
+    assert f"{4 - n_done} finished, 0 failed, {n_done} skipped" in proc.stdout
     runs = children(store)
     per_key = Counter(r.data.tags["run_key"] for r in runs)
     finished = Counter(r.data.tags["run_key"] for r in runs if r.info.status == "FINISHED")
@@ -162,8 +163,8 @@ def mlflow_server(tmp_path):
 
 def test_tracking_server_receives_the_sweep(tmp_path, mlflow_server):
     url, backend, artifacts = mlflow_server
-    proc = run_cli("-m", *TINY, "tracking=server", f"tracking.uri={url}", "seed=0,1", cwd=tmp_path,
-                   store="sqlite:////nonexistent/not-used.db")
+    unused = f"sqlite:///{tmp_path / 'unused.db'}"  # MLFLOW_TRACKING_URI, overridden by tracking.uri
+    proc = run_cli("-m", *TINY, "tracking=server", f"tracking.uri={url}", "seed=0,1", cwd=tmp_path, store=unused)
     assert "2 finished, 0 failed, 0 skipped" in proc.stdout
     runs = children(url)
     assert [r.info.status for r in runs] == ["FINISHED", "FINISHED"]
@@ -171,6 +172,7 @@ def test_tracking_server_receives_the_sweep(tmp_path, mlflow_server):
     assert "confusion_matrix.json" in {a.path for a in client(url).list_artifacts(runs[0].info.run_id)}
     assert len(children(backend)) == 2  # the server wrote them into its own store
     assert any(p.name == "confusion_matrix.json" for p in artifacts.rglob("*"))
+    assert not (tmp_path / "unused.db").exists()
 
 
 def test_long_in_process_sweep_memory_stays_bounded(tmp_path, store):
@@ -198,6 +200,15 @@ def test_long_in_process_sweep_memory_stays_bounded(tmp_path, store):
     growth_mb = (peak_after_5 - rss_after_5) / 2**20
     print(f"RSS after run 5: {rss_after_5 / 2**20:.0f} MB; peak up to run 30: {peak_after_5 / 2**20:.0f} MB")
     assert growth_mb < 150, f"RSS grew {growth_mb:.0f} MB between run 5 and run 30"
+
+
+def test_a_sweep_whose_store_cannot_open_stops_before_any_job(tmp_path):
+    (tmp_path / "a_file").write_text("")
+    proc = run_cli("-m", "seed=0,1", cwd=tmp_path, store=f"sqlite:///{tmp_path / 'a_file' / 'mlflow.db'}",
+                   check=False)
+    assert proc.returncode == 1
+    assert "imbalance-lab: could not open the sweep in MLflow" in proc.stderr and "check tracking.uri" in proc.stderr
+    assert "Launching" not in proc.stdout + proc.stderr
 
 
 def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path):
