@@ -10,9 +10,10 @@ import zlib
 
 import numpy as np
 import pytest
+from mlflow.entities import Metric, Param
 from scipy import stats as scipy_stats
 
-from imbalance_lab.report import build, stats
+from imbalance_lab.report import build, command, stats
 from imbalance_lab.report.runs import load_runs
 
 from conftest import BIN, client
@@ -64,15 +65,14 @@ def _run(c, exp, parent, key, loss, sampler, dataset, seed, f1, start, collapsed
                        tags={**axes, "run_key": key, "mlflow.parentRunId": parent,
                              "collapsed": str(collapsed).lower()})
     run_id = run.info.run_id
-    for name, value in {**axes, "seed": str(seed), "trainer.epochs": "3"}.items():
-        c.log_param(run_id, name, value)
+    params = [Param(k, v) for k, v in {**axes, "seed": str(seed), "trainer.epochs": "3"}.items()]
     if f1 is None:
+        c.log_batch(run_id, params=params)
         c.set_terminated(run_id, "FAILED")
         return
-    c.log_metric(run_id, "test/macro_f1", f1)
-    c.log_metric(run_id, "naive/macro_f1", 0.25)
-    for label, recall in zip("012", (0.9, f1, f1 / 2), strict=True):
-        c.log_metric(run_id, f"test/recall_{label}", recall)
+    values = {"test/macro_f1": f1, "naive/macro_f1": 0.25, "test/recall_0": 0.9, "test/recall_1": f1,
+              "test/recall_2": f1 / 2}
+    c.log_batch(run_id, params=params, metrics=[Metric(k, v, 0, 0) for k, v in values.items()])
     matrix = [[9, 1, 0], [2, 5, 3], [1, 1, 8]] if loss == "focal" else [[10, 0, 0], [6, 4, 0], [7, 1, 2]]
     c.log_text(run_id, json.dumps({"labels": ["0", "1", "2"], "matrix": matrix, "rows": "true",
                                    "columns": "predicted"}), "confusion_matrix.json")
@@ -143,7 +143,8 @@ def test_holm_adjustment_by_hand():
     np.testing.assert_allclose(stats.holm(np.array([0.5, 0.9])), [1.0, 1.0])
 
 
-def test_too_few_pairs_is_said_plainly(store):
+def test_too_few_pairs_is_said_plainly(study):
+    store = study["uri"]
     c = client(store)
     exp = c.create_experiment("small")
     for seed, loss in itertools.product((0, 1), LOSSES):
@@ -174,12 +175,46 @@ def test_command_writes_md_html_and_logs_to_the_parent(study, tmp_path):
     assert {"report/report.md", "report/report.html", "report/heatmap.png"} <= logged
 
 
-def test_unknown_experiment_or_store_is_one_sentence(study, tmp_path):
+def test_unknown_experiment_or_store_is_one_sentence(study, tmp_path, capsys):
     for uri, expected in ((study["uri"], "No MLflow experiment named 'nope'"),
                           (f"sqlite:///{tmp_path / 'absent.db'}", "No MLflow store at")):
-        proc = subprocess.run([str(BIN / "imbalance-lab-report"), "--experiment", "nope", "--tracking-uri", uri],
-                              capture_output=True, text=True, timeout=120)
-        last = proc.stderr.strip().splitlines()[-1]
-        assert proc.returncode == 2 and "Traceback" not in proc.stderr
-        assert last.startswith(f"imbalance-lab-report: {expected}"), last
+        assert command.main(["--experiment", "nope", "--tracking-uri", uri]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"imbalance-lab-report: {expected}") and "\n" not in err, err
     assert not (tmp_path / "absent.db").exists()     # reading never creates a store
+
+
+def test_a_combination_whose_runs_all_failed_still_gets_a_row(study):
+    store = study["uri"]
+    c = client(store)
+    exp = c.create_experiment("broken")
+    for seed in (0, 1, 2):
+        _run(c, exp, "none", f"ce{seed}", "ce", "none", "digits", seed, 0.3 + seed / 100, start=seed)
+        _run(c, exp, "none", f"smote{seed}", "ce", "smote", "digits", seed, None, start=10 + seed)
+    report = build.compute(load_runs(store, "broken"))
+    board = report.leaderboard.set_index("combination")
+    assert board.loc["sampler=smote", "failed"] == 3 and board.loc["sampler=smote", "runs"] == 0
+    assert np.isnan(board.loc["sampler=smote", "mean"]) and board.loc["sampler=none", "failed"] == 0
+    assert report.wilcoxon.empty or report.wilcoxon["pairs"].eq(0).all()
+    build.render.markdown(report)   # renders without the failed combination's numbers
+
+
+def test_an_experiment_without_finished_runs_is_one_sentence(study):
+    store = study["uri"]
+    c = client(store)
+    c.create_experiment("empty")
+    with pytest.raises(build.ImbalanceLabError, match="no FINISHED child run"):
+        build.compute(load_runs(store, "empty"))
+
+
+def test_confusion_panels_sum_the_runs_of_the_baseline_and_of_the_best(study):
+    report = build.compute(load_runs(study["uri"], "study", parent=study["parent_a"]))
+    panels = build._confusion_panels(report)
+    n_base = sum(1 for k in study["values"] if k[:2] == ("ce", "none"))
+    n_best = sum(1 for k in study["values"] if k[:2] == ("focal", "smote"))
+    assert list(panels) == ["baseline: loss=ce sampler=none", "best: loss=focal sampler=smote"]
+    labels, base = panels["baseline: loss=ce sampler=none"]
+    assert labels == ["0", "1", "2"]
+    np.testing.assert_array_equal(base, n_base * np.array([[10, 0, 0], [6, 4, 0], [7, 1, 2]]))
+    np.testing.assert_array_equal(panels["best: loss=focal sampler=smote"][1],
+                                  n_best * np.array([[9, 1, 0], [2, 5, 3], [1, 1, 8]]))

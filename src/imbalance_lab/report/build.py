@@ -145,10 +145,14 @@ def _recall_table(report: Report) -> pd.DataFrame | None:
 
 
 def _confusion_panels(report: Report) -> dict[str, tuple[list, np.ndarray]]:
-    """The summed confusion matrix of the baseline's runs and of the best combination's runs."""
-    best = report.leaderboard.dropna(subset=["mean"])["combination"].iloc[0]
-    wanted = ([(f"baseline: {report.baseline}", report.baseline)] if report.baseline and report.baseline != best
-              else []) + [(f"best: {best}", best)]
+    """The summed confusion matrix of the baseline's runs and of the best combination's runs (the
+    best of the others when the baseline itself ranks first: a comparison needs two)."""
+    ranked = [c for c in report.leaderboard.dropna(subset=["mean"])["combination"] if c != report.baseline]
+    wanted = [(f"baseline: {report.baseline}", report.baseline)] if report.baseline else []
+    if ranked:
+        first = report.leaderboard.dropna(subset=["mean"])["combination"].iloc[0]
+        wanted.append((f"best: {ranked[0]}" if first != report.baseline else
+                       f"best after the baseline: {ranked[0]}", ranked[0]))
     labels = tables.combination_label(report.runs.finished, report.columns)
     client = MlflowClient(tracking_uri=report.runs.uri)
     panels = {}
