@@ -101,6 +101,14 @@ def test_ui_lists_child_runs_with_macro_f1_and_shows_the_confusion_matrix(browse
         name, value = rows[run.info.run_id]
         assert run.info.run_name in name and abs(value - run.data.metrics["test/macro_f1"]) < 1e-6
 
+    # Filtered by an axis's tag, as the README tells: only that option's runs remain.
+    # (Sorted by a metric, the table lists runs flat instead of folded under their sweep.)
+    query = urlencode({"searchFilter": 'tags.loss = "bce"', "orderByKey": "metrics.`test/macro_f1`"})
+    browser.get(f"{mlflow_ui}/#/experiments/{exp.experiment_id}/runs?{query}")
+    bce = {r.info.run_id for r in children if r.data.tags["loss"] == "bce"}
+    wait.until(lambda d: {e.get_attribute("row-id") for e in d.find_elements(By.CSS_SELECTOR, ".ag-row[row-id]")}
+               - {children[0].data.tags["mlflow.parentRunId"]} == bce)
+
     # One run's artifacts: confusion_matrix.png is listed and its preview renders.
     best = max(children, key=lambda r: r.data.metrics["test/macro_f1"])
     browser.get(f"{mlflow_ui}/#/experiments/{exp.experiment_id}/runs/{best.info.run_id}/artifacts")
