@@ -182,6 +182,8 @@ def test_unknown_experiment_or_store_is_one_sentence(study, tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert err.startswith(f"imbalance-lab-report: {expected}") and "\n" not in err, err
     assert not (tmp_path / "absent.db").exists()     # reading never creates a store
+    assert command.main(["--experiment", "study", "--tracking-uri", study["uri"], "--baseline", "samplr=none"]) == 2
+    assert "--baseline 'samplr=none' names no axis" in capsys.readouterr().err
 
 
 def test_a_combination_whose_runs_all_failed_still_gets_a_row(study):

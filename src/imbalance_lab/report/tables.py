@@ -38,6 +38,9 @@ def parse_baseline(pairs: list[str] | None) -> dict[str, str]:
         key, sep, value = pair.partition("=")
         if not sep or not key or not value:
             raise ImbalanceLabError(f"--baseline {pair!r} is not AXIS=OPTION; write e.g. --baseline sampler=none.")
+        if key.strip() not in chosen and "." not in key:   # `loss.gamma=2`: a swept hyperparameter
+            raise ImbalanceLabError(f"--baseline {pair!r} names no axis; use one of {sorted(chosen)} "
+                                    "(or a swept hyperparameter such as loss.gamma).")
         chosen[key.strip()] = value.strip()
     return chosen
 
