@@ -10,6 +10,8 @@ import time
 
 import pandas as pd
 
+from imbalance_lab.report.stats import MIN_BLOCKS
+
 LEADERBOARD_ROWS = 100
 
 
@@ -102,7 +104,7 @@ def _statistics(report) -> list:
     tested = table["p_value"].notna().sum()
     if tested == 0:
         wilcoxon = (f"Wilcoxon tests against the baseline not run: too few pairs (the same seed and dataset run "
-                    f"by both) — at least {3} per combination are needed; run more seeds, e.g. `seed=0,1,2,3,4,5`.")
+                    f"by both) — at least {MIN_BLOCKS} per combination are needed; run more seeds, e.g. `seed=0,1,2,3,4,5`.")
         return [friedman, wilcoxon]
     significant = int((table["p_holm"] < 0.05).sum())
     intro = (f"Each combination against the baseline: Wilcoxon signed-rank test (two-sided) on the paired "
