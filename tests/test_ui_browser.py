@@ -73,7 +73,10 @@ def mlflow_ui(small_sweep):
 
 
 def test_ui_lists_child_runs_with_macro_f1_and_shows_the_confusion_matrix(browser, mlflow_ui, small_sweep):
+    from selenium.common.exceptions import ElementClickInterceptedException, StaleElementReferenceException
+    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
     c = client(small_sweep["store"])
@@ -86,15 +89,17 @@ def test_ui_lists_child_runs_with_macro_f1_and_shows_the_confusion_matrix(browse
     query = urlencode({"searchFilter": 'params.seed != "none"', "orderByKey": "metrics.`test/macro_f1`",
                        "orderByAsc": "false"})
     browser.get(f"{mlflow_ui}/#/experiments/{exp.experiment_id}/runs?{query}")
-    wait = WebDriverWait(browser, WAIT)
+    # React re-renders under our feet: an element found a moment ago may be gone, so every lookup
+    # and click retries until it holds.
+    wait = WebDriverWait(browser, WAIT, ignored_exceptions=(StaleElementReferenceException,
+                                                            ElementClickInterceptedException))
     wait.until(lambda d: all(r.info.run_name in d.page_source for r in children))
     # Show the test/macro_f1 column, as a person would: Columns -> search -> tick it.
-    browser.find_element(By.XPATH, "//button[normalize-space()='Columns']").click()
-    search = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "input[placeholder='Search columns']"))
-    search.send_keys("test/macro_f1")
-    option = wait.until(lambda d: _innermost_with_text(d, "test/macro_f1", exclude="Sort:"))
-    option.click()
-    search.send_keys("\ue00c")  # Escape closes the menu
+    _click(wait, lambda d: d.find_element(By.XPATH, "//button[normalize-space()='Columns']"))
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "input[placeholder='Search columns']")
+               .send_keys("test/macro_f1") is None)
+    _click(wait, lambda d: _innermost_with_text(d, "test/macro_f1", exclude="Sort:"))
+    ActionChains(browser).send_keys(Keys.ESCAPE).perform()  # close the menu
     rows = wait.until(lambda d: _rows_with_a_metric(d, children))
     browser.save_screenshot(str(SCREENSHOTS / "mlflow_ui_runs.png"))
     for run in children:
@@ -112,8 +117,7 @@ def test_ui_lists_child_runs_with_macro_f1_and_shows_the_confusion_matrix(browse
     # One run's artifacts: confusion_matrix.png is listed and its preview renders.
     best = max(children, key=lambda r: r.data.metrics["test/macro_f1"])
     browser.get(f"{mlflow_ui}/#/experiments/{exp.experiment_id}/runs/{best.info.run_id}/artifacts")
-    entry = wait.until(lambda d: _innermost_with_text(d, "confusion_matrix.png"))
-    entry.click()
+    _click(wait, lambda d: _innermost_with_text(d, "confusion_matrix.png"))
     # The preview is a blob: image; it is ours if it has the logged PNG's exact pixel size.
     (small_sweep["folder"] / "ui").mkdir(exist_ok=True)
     png = Path(c.download_artifacts(best.info.run_id, "confusion_matrix.png", str(small_sweep["folder"] / "ui")))
@@ -121,6 +125,18 @@ def test_ui_lists_child_runs_with_macro_f1_and_shows_the_confusion_matrix(browse
     wait.until(lambda d: any(d.execute_script("return [arguments[0].naturalWidth, arguments[0].naturalHeight]", img)
                              == [width, height] for img in d.find_elements(By.TAG_NAME, "img")))
     browser.save_screenshot(str(SCREENSHOTS / "mlflow_ui_confusion_matrix.png"))
+
+
+def _click(wait, find) -> None:
+    """Find and click in one retried step, so a re-render between the two does not fail the test."""
+    def attempt(driver):
+        element = find(driver)
+        if element is None:
+            return False
+        element.click()
+        return True
+
+    wait.until(attempt)
 
 
 def _rows_with_a_metric(driver, children) -> dict[str, tuple[str, float]] | None:
