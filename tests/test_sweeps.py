@@ -222,6 +222,26 @@ def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path):
     assert {out.strip().splitlines()[-1] for out, _ in outputs} == {"1"}
 
 
+def test_a_finished_job_leaves_no_graph_behind(make_cfg):
+    """What keeps a long in-process sweep flat: TensorFlow's gradient registry (one entry per traced
+    training function, holding its graphs) and Keras's global state end each job as they began."""
+    import keras
+
+    from imbalance_lab.run import execute
+    from imbalance_lab.sweep import _gradient_registry, release_job_memory
+
+    cfg, choices = make_cfg("tracking.rerun=true")
+    sizes = []
+    for _ in range(3):
+        before = set(_gradient_registry())
+        assert execute(cfg, choices).status == "FINISHED"
+        assert len(_gradient_registry()) > len(before)  # the job did register its gradients
+        release_job_memory(before)
+        sizes.append(len(_gradient_registry()))
+    assert sizes[0] == sizes[1] == sizes[2]
+    assert keras.backend.get_uid("dense") == 1  # Keras's global naming state was reset
+
+
 def test_a_locked_sqlite_store_is_retried(tmp_path, monkeypatch):
     """The lock is real MLflow's error text; holding a real SQLite lock past MLflow's own ~20 s wait
     would cost the suite 20 s, so the second writer is a callable that is locked out twice."""
