@@ -197,3 +197,10 @@ def test_doctor_command_prints_one_line_per_finding_without_tensorflow(tmp_path)
                          timeout=120, cwd=tmp_path)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
     assert "loss/nope" in bad.stderr and "ce" in bad.stderr
+
+
+def test_list_keel_shows_names_sizes_and_imbalance_ratios(capsys):
+    assert doctor.main(["--list-keel"]) == 0
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[1:]}
+    assert rows["ecoli1"][1] == "336" and rows["ecoli1"][3] == "3.36"
+    assert rows["glass5"][1] == "214" and len(rows) > 50

@@ -488,7 +488,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train", action="store_true",
                         help="also train the configured network once (no MLflow) and diagnose the result")
     parser.add_argument("--no-probe", action="store_true", help="skip the signal probe")
+    parser.add_argument("--list-keel", action="store_true",
+                        help="list the installed KEEL datasets (for dataset=keel dataset.name=NAME) and exit")
     args = parser.parse_args(argv)
+    if args.list_keel:
+        from imbalance_lab.data.keel import format_table
+
+        print(format_table())
+        return 0
     try:
         cfg, choices, findings = diagnose(args.overrides, probe=not args.no_probe)
         if args.train:

@@ -101,7 +101,7 @@ def path_for(name: str) -> Path:
     if name in files:
         return files[name]
     close = difflib.get_close_matches(str(name), list(files), n=5, cutoff=0.5)
-    hint = f"did you mean {', '.join(close)}?" if close else "list them with `python -m imbalance_lab.data.keel`."
+    hint = f"did you mean {', '.join(close)}?" if close else "list them with `imbalance-lab-doctor --list-keel`."
     raise ImbalanceLabError(f"No KEEL dataset named {name!r} among the {len(files)} installed; {hint}")
 
 
