@@ -220,3 +220,24 @@ def test_confusion_panels_sum_the_runs_of_the_baseline_and_of_the_best(study):
     np.testing.assert_array_equal(base, n_base * np.array([[10, 0, 0], [6, 4, 0], [7, 1, 2]]))
     np.testing.assert_array_equal(panels["best: loss=focal sampler=smote"][1],
                                   n_best * np.array([[9, 1, 0], [2, 5, 3], [1, 1, 8]]))
+
+
+def test_the_study_file_sets_the_baseline_of_its_report():
+    from imbalance_lab.report.tables import parse_baseline
+
+    assert parse_baseline(None, "quickstart")["activation"] == "sigmoid"  # the forum's model
+    assert parse_baseline(None, "no-such-study")["activation"] == "softmax"
+    assert parse_baseline(["activation=softmax"], "quickstart")["activation"] == "softmax"
+
+
+def test_leaderboard_shows_keras_accuracy_and_the_doctors_warnings():
+    import pandas as pd
+
+    from imbalance_lab.report.tables import leaderboard
+
+    runs = pd.DataFrame({"loss": ["bce", "bce", "ce"], "seed": [0, 1, 0], "collapsed": [False, True, False],
+                         "test/macro_f1": [0.2, 0.4, 0.6], "naive/macro_f1": [0.1] * 3,
+                         "keras/accuracy": [0.8, 0.9, 0.5], "doctor": ["softmax_bce", "softmax_bce; collapsed", "none"]})
+    board = leaderboard(runs, runs.iloc[0:0], ["loss"], "test/macro_f1", "loss=ce").set_index("combination")
+    assert board.loc["loss=bce", "keras_acc"] == pytest.approx(0.85)
+    assert board.loc["loss=bce", "doctor"] == "collapsed, softmax_bce" and board.loc["loss=ce", "doctor"] == "none"

@@ -44,7 +44,7 @@ def compute(runs: StudyRuns, metric: str = "test/macro_f1", baseline_pairs: list
         raise ImbalanceLabError(f"Experiment {runs.experiment!r} has no FINISHED child run to compare "
                                 f"({len(runs.failed)} failed); run a sweep first, e.g. `imbalance-lab -m loss=ce,bce`.")
     columns = combination_columns(pd.concat([finished, runs.failed], ignore_index=True))
-    options = tables.parse_baseline(baseline_pairs)
+    options = tables.parse_baseline(baseline_pairs, runs.experiment)
     base = tables.baseline_label(finished, columns, options)
     board = tables.leaderboard(finished, runs.failed, columns, metric, base)
     effects = tables.main_effects(finished, [c for c in columns if c in varying_axes(finished)], metric)

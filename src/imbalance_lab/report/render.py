@@ -32,7 +32,8 @@ def sections(report) -> list[tuple[str, list]]:
         f"`mean`/`std` of {metric} over its runs (seeds x datasets), `seeds`, `runs`, `delta` = mean minus "
         "the baseline's mean, `naive` = mean macro-F1 of always predicting the training majority class, "
         "`collapsed` = runs that predicted one class or fewer than half of them, `failed` = runs that never "
-        "finished." + (f" Top {LEADERBOARD_ROWS} of {len(report.leaderboard)}: all rows are in leaderboard.csv."
+        "finished, `keras_acc` = what Keras's metrics=['accuracy'] would have reported (binary accuracy "
+        "for bce), `doctor` = the doctor's warnings for the config (see imbalance-lab-doctor)." + (f" Top {LEADERBOARD_ROWS} of {len(report.leaderboard)}: all rows are in leaderboard.csv."
                        if len(report.leaderboard) > LEADERBOARD_ROWS else ""),
         board,
     ]

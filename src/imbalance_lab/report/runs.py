@@ -72,6 +72,7 @@ def tidy(raw: pd.DataFrame) -> pd.DataFrame:
         "run_key": _column(raw, "tags.run_key").fillna(raw["run_id"]),
         "start_time": raw["start_time"],
         "collapsed": _column(raw, "tags.collapsed") == "true",
+        "doctor": _column(raw, "tags.doctor.warnings"),
         "seed": pd.to_numeric(_column(raw, "params.seed"), errors="coerce"),
         "dataset": _axis(raw, "dataset"),
     }, index=raw.index)

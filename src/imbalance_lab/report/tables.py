@@ -10,6 +10,13 @@ from imbalance_lab.errors import ImbalanceLabError
 REMEDIES_OFF = {"loss": "ce", "bias_init": "zeros", "class_weight": "none", "sampler": "none",
                 "decision": "argmax"}
 NAIVE_METRIC = "naive/macro_f1"
+KERAS_ACCURACY = "keras/accuracy"
+
+
+def _doctor_codes(values: pd.Series) -> str:
+    """The doctor's warning codes of a combination's runs (`none` when it had none)."""
+    codes = sorted({c for v in values.dropna() for c in str(v).split("; ") if c and c != "none"})
+    return ", ".join(codes) or "none"
 
 
 def combination_label(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
@@ -19,21 +26,31 @@ def combination_label(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
     return frame[columns].astype(str).apply(lambda row: " ".join(f"{k}={v}" for k, v in row.items()), axis=1)
 
 
-def config_defaults() -> dict[str, str]:
-    """Each group's default option in conf/config.yaml (e.g. activation=softmax, model=mlp)."""
+def config_defaults(experiment: str | None = None) -> dict[str, str]:
+    """Each group's default option in conf/config.yaml (e.g. activation=softmax, model=mlp), with
+    the `override /group: option` defaults of the study experiments/<experiment>.yaml on top (the
+    quickstart study's baseline is the forum's sigmoid model)."""
     from omegaconf import OmegaConf
 
     from imbalance_lab.paths import CONF_DIR
 
-    entries = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "config.yaml")).get("defaults", [])
-    return {k: str(v) for entry in entries if isinstance(entry, dict) for k, v in entry.items()
-            if not k.startswith("override")}
+    def entries(path):
+        return OmegaConf.to_container(OmegaConf.load(path)).get("defaults", []) if path.is_file() else []
+
+    chosen = {k: str(v) for entry in entries(CONF_DIR / "config.yaml") if isinstance(entry, dict)
+              for k, v in entry.items() if not k.startswith("override")}
+    study = CONF_DIR / "experiment" / f"{experiment}.yaml" if experiment else None
+    for entry in entries(study) if study else []:
+        for key, value in (entry.items() if isinstance(entry, dict) else ()):
+            if key.startswith("override /"):
+                chosen[key[len("override /"):]] = str(value)
+    return chosen
 
 
-def parse_baseline(pairs: list[str] | None) -> dict[str, str]:
-    """The baseline's options: the config's defaults with every remedy off, then `--baseline
-    AXIS=OPTION` pairs (e.g. `--baseline activation=sigmoid`)."""
-    chosen = {**config_defaults(), **REMEDIES_OFF}
+def parse_baseline(pairs: list[str] | None, experiment: str | None = None) -> dict[str, str]:
+    """The baseline's options: the config's (and the study's) defaults with every remedy off, then
+    `--baseline AXIS=OPTION` pairs (e.g. `--baseline activation=softmax`)."""
+    chosen = {**config_defaults(experiment), **REMEDIES_OFF}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if not sep or not key or not value:
@@ -82,6 +99,10 @@ def leaderboard(finished: pd.DataFrame, failed: pd.DataFrame, columns: list[str]
     table["delta"] = table["mean"] - base_mean
     table["naive"] = grouped[NAIVE_METRIC].mean() if NAIVE_METRIC in runs.columns else float("nan")
     table["collapsed"] = grouped["collapsed"].sum().astype(int)
+    if KERAS_ACCURACY in runs.columns:  # what metrics=['accuracy'] would have shown (issue: the 83 % illusion)
+        table["keras_acc"] = grouped[KERAS_ACCURACY].mean()
+    if "doctor" in runs.columns:
+        table["doctor"] = grouped["doctor"].agg(_doctor_codes)
     failed_counts = combination_label(failed, columns).value_counts() if not failed.empty else pd.Series(dtype=int)
     table["failed"] = 0
     for label, count in failed_counts.items():  # a combination whose every run failed still gets a row
