@@ -125,9 +125,10 @@ def lint_config(cfg: DictConfig, choices: dict[str, str], data=None) -> list[Fin
     if activation == "sigmoid" and loss == "ce":
         findings.append(Finding(
             "warning", "sigmoid_ce",
-            "Sigmoid outputs with categorical cross-entropy: Keras renormalises the K sigmoids to sum to 1, "
-            "so the loss never pushes the wrong classes' outputs down independently and training tends to "
-            "settle on the majority class.",
+            "Sigmoid outputs with categorical cross-entropy: the loss renormalises the K sigmoids to sum to 1 "
+            "(Keras 2, and Keras 3 on JAX or PyTorch; Keras 3 on TensorFlow silently swaps in the logits), "
+            "so it never pushes the wrong classes' outputs down independently and training tends to settle "
+            "on the majority class.",
             "activation=softmax loss=ce (or activation=sigmoid loss=bce for one-vs-rest).",
         ))
     if keras_accuracy_is_binary(cfg.loss):
