@@ -68,11 +68,10 @@ def one_size(n_rows: int) -> dict:
 
 def one_sampler(name: str, n_rows: int) -> dict:
     """In a fresh process: resample through the cache twice; the second call must be a hit."""
-    from omegaconf import OmegaConf
-
     from imbalance_lab import resample_cache
+    from imbalance_lab.configs import compose
 
-    cfg = OmegaConf.load(REPO / "conf" / "sampler" / f"{name}.yaml")
+    cfg = compose([f"sampler={name}"])[0].sampler  # composed as a run sees it (e.g. ${seed} resolved)
     X, y = profile_data(n_rows)
     labels = tuple(str(c) for c in range(5))
     start = time.perf_counter()

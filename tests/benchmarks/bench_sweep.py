@@ -38,7 +38,8 @@ def overhead_per_run() -> list[dict]:
     from imbalance_lab import run as recipe
     from imbalance_lab.configs import compose
 
-    spent = {"fit": 0.0, "predict": 0.0}
+    parts = ("fit", "predict", "train_and_evaluate", "log_run", "confusion_matrix_png")
+    spent = dict.fromkeys(parts, 0.0)
 
     def clocked(name, fn):
         def wrapper(*args, **kwargs):
@@ -50,6 +51,8 @@ def overhead_per_run() -> list[dict]:
         return wrapper
 
     recipe.fit, recipe.predict_logits = clocked("fit", recipe.fit), clocked("predict", recipe.predict_logits)
+    for name in parts[2:]:
+        setattr(recipe, name, clocked(name, getattr(recipe, name)))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         configs = [["dataset=digits", "trainer=quick", f"loss={loss}", f"class_weight={weight}", f"sampler={sampler}",
@@ -57,12 +60,14 @@ def overhead_per_run() -> list[dict]:
                    for loss, weight, sampler in itertools.product(LOSSES, WEIGHTS, SAMPLERS)]
         recipe.execute(*compose([*configs[0], "seed=99"]))  # warm-up: TensorFlow and MLflow start-up
         for overrides in configs:
-            spent.update(fit=0.0, predict=0.0)
+            spent.update(dict.fromkeys(parts, 0.0))
             start = time.perf_counter()
             recipe.execute(*compose(overrides))
             total = time.perf_counter() - start
-            rows.append({"total": total, "fit": spent["fit"], "predict": spent["predict"],
-                         "overhead": total - spent["fit"] - spent["predict"]})
+            rows.append({"total": total, **spent, "overhead": total - spent["fit"] - spent["predict"],
+                         "recipe_rest": spent["train_and_evaluate"] - spent["fit"] - spent["predict"],
+                         "logging_rest": spent["log_run"] - spent["confusion_matrix_png"],
+                         "execute_rest": total - spent["train_and_evaluate"] - spent["log_run"]})
     return rows
 
 
@@ -74,6 +79,12 @@ def main():
     total, fit_s = median([r["total"] for r in overhead]), median([r["fit"] for r in overhead])
     pred_s, over_s = median([r["predict"] for r in overhead]), median([r["overhead"] for r in overhead])
     share = median([r["overhead"] / r["total"] for r in overhead])
+    labels = {"confusion_matrix_png": "confusion_matrix.png (matplotlib, in log_run)",
+              "logging_rest": "rest of log_run (MLflow metrics, history, JSON/YAML/CSV artifacts)",
+              "recipe_rest": "recipe minus fit/predict (data, sampler, weights, model build, decision, evaluation)",
+              "execute_rest": "execute minus recipe and log_run (run_key, skip check, doctor lint, create run, params)"}
+    breakdown = "\n".join(f"| {text} | {median([r[k] for r in overhead]):.3f} | "
+                          f"{median([r[k] / r['total'] for r in overhead]):.1%} |" for k, text in labels.items())
     body = f"""Grid: `imbalance-lab -m {' '.join(GRID)}` (12 runs, MLflow logging into a fresh SQLite store) vs
 the same 12 trainings as separate `python tests/benchmarks/plain_train.py` processes. Median of {ROUNDS} interleaved round(s).
 
@@ -84,7 +95,11 @@ the same 12 trainings as separate `python tests/benchmarks/plain_train.py` proce
 
 Per-run breakdown in one process after a warm-up run (median of the 12 runs): total {total:.3f} s,
 training.fit {fit_s:.3f} s, predict {pred_s:.3f} s, **imbalance-lab overhead {over_s:.3f} s = {share:.1%} of the run**
-(data from the per-process cache, sampler, class weights, model build, evaluation, MLflow params/metrics/artifacts incl. the confusion-matrix PNG)."""
+(data from the per-process cache, sampler, class weights, model build, evaluation, MLflow params/metrics/artifacts incl. the confusion-matrix PNG).
+
+| overhead part (median per run) | seconds | share of the run |
+| --- | --- | --- |
+{breakdown}"""
     write_section("2. Per-run cost in a sweep (digits, trainer=quick, 12 runs)", body,
                   f"{'QUICK=1 ' if QUICK else ''}make bench (tests/benchmarks/bench_sweep.py)")
 

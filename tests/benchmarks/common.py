@@ -69,7 +69,8 @@ def profile_data(n_rows: int = PROFILE_ROWS, seed: int = 0):
     means = np.zeros((len(PROFILE_PRIORS), PROFILE_FEATURES), dtype="float32")
     means[:, :30] = rng.normal(0, 0.6, size=(len(PROFILE_PRIORS), 30))
     X = rng.standard_normal((n_rows, PROFILE_FEATURES), dtype=np.float32)
-    X += means[y]
+    for start in range(0, n_rows, 65536):  # in chunks: no full-size temporary to inflate peak memory
+        X[start : start + 65536] += means[y[start : start + 65536]]
     return X, y
 
 
