@@ -15,7 +15,9 @@ from conftest import BIN, client
 
 def test_sweep_prints_the_report_command_and_it_writes_the_report(small_sweep):
     out = small_sweep["stdout"]
-    assert "Leaderboard (test macro-F1, top 10 of 12, best first" in out
+    assert "Leaderboard (test macro-F1, best first" in out  # all 12 runs: the top 40 are shown
+    board = out.split("Leaderboard", 1)[1].split("Browse the runs", 1)[0]
+    assert sum(bool(re.search(r"·s\d+ ", line)) for line in board.splitlines()) == 12
     line = next(x for x in out.splitlines() if x.startswith("Compare them"))
     command = shlex.split(line.split(": ", 1)[1])
     assert command == ["imbalance-lab-report", "--experiment", "imbalance-lab"]   # store = $MLFLOW_TRACKING_URI

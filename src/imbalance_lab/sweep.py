@@ -176,7 +176,7 @@ def summary_text(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def leaderboard_text(info: dict, results: list[dict], top: int = 10) -> str:
+def leaderboard_text(info: dict, results: list[dict], top: int = 40) -> str:
     ids = [r["run_id"] for r in results if r["status"] in ("FINISHED", "SKIPPED") and r["run_id"]]
     if not ids:
         return "No finished runs to rank."
