@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
+from imbalance_lab.configs import compose
 from imbalance_lab.data import load_splits
+from imbalance_lab.paths import CONF_DIR
 from imbalance_lab.run import execute, train_and_evaluate
 
-from conftest import client
+from conftest import TINY, client
 
 
 def test_same_config_and_seed_log_identical_metrics(make_cfg, store):
@@ -66,3 +69,25 @@ def test_a_failing_run_ends_failed_not_running(make_cfg, store):
     runs = c.search_runs([c.get_experiment_by_name("test").experiment_id])
     assert [r.info.status for r in runs] == ["FAILED"]
     assert "k_neighbors" in runs[0].data.tags["error"]
+
+
+REMEDY_GROUPS = ("bias_init", "class_weight", "sampler", "decision")
+ONE_AT_A_TIME = [f"{group}={path.stem}" for group in REMEDY_GROUPS
+                 for path in sorted((CONF_DIR / group).glob("*.yaml"))]
+ONE_AT_A_TIME += [f"loss={p.stem} activation={a}" for p in sorted((CONF_DIR / "loss").glob("*.yaml"))
+                  for a in ("softmax", "sigmoid")]
+ONE_AT_A_TIME += ["model=linear", "model=cnn dataset=digits"]
+
+
+@pytest.mark.parametrize("overrides", ONE_AT_A_TIME)
+def test_every_option_trains_and_evaluates(make_cfg, overrides):
+    """Each option of every remedy axis (each loss with both activations) runs the whole recipe."""
+    if overrides.startswith("model="):  # TINY's model/dataset keys belong to the mlp and synthetic data
+        tiny = [o for o in TINY if not o.startswith(("model.", "dataset")) or "digits" not in overrides]
+        tiny = [o for o in tiny if not o.startswith("model.")]
+        cfg, _ = compose([*tiny, *overrides.split(), "trainer.epochs=1"])
+    else:
+        cfg, _ = make_cfg(*overrides.split(), "trainer.epochs=1")
+    out = train_and_evaluate(cfg)
+    assert out.evaluation.confusion.sum() == len(out.data.y_test)
+    assert all(np.isfinite(v) for k, v in out.evaluation.metrics.items() if "roc" not in k and "pr_auc" not in k)
