@@ -36,7 +36,7 @@ def peak_rss_bytes() -> int:
 def one_size(n_rows: int) -> dict:
     """In a fresh process: train EPOCHS epochs on n_rows (+ n_rows/4 validation rows)."""
     import numpy as np
-    from common import trainer_cfg
+    from common import epoch_times, trainer_cfg
 
     from imbalance_lab import training
     from imbalance_lab.models.mlp import build_mlp
@@ -48,20 +48,9 @@ def one_size(n_rows: int) -> dict:
     baseline = rss_bytes()
     X, y = profile_data(n_rows)
     X_val, y_val = profile_data(n_rows // 4, seed=1)
-    times = []
-    begin, end = training.MacroF1EarlyStopping.on_epoch_begin, training.MacroF1EarlyStopping.on_epoch_end
-
-    def on_begin(self, epoch, logs=None):
-        self._clock = time.perf_counter()
-        begin(self, epoch, logs)
-
-    def on_end(self, epoch, logs=None):
-        end(self, epoch, logs)
-        times.append(time.perf_counter() - self._clock)
-
-    training.MacroF1EarlyStopping.on_epoch_begin, training.MacroF1EarlyStopping.on_epoch_end = on_begin, on_end
     cfg = trainer_cfg(epochs=EPOCHS, patience=EPOCHS + 1, jit_compile=True)
-    training.fit(model, categorical_crossentropy("softmax"), X, y, None, X_val, y_val, 5, cfg)
+    with epoch_times() as times:
+        training.fit(model, categorical_crossentropy("softmax"), X, y, None, X_val, y_val, 5, cfg)
     return {"rows": n_rows, "epoch_s": median(times[1:]), "peak_extra": peak_rss_bytes() - baseline,
             "train_bytes": X.nbytes + y.nbytes, "val_bytes": X_val.nbytes + y_val.nbytes}
 

@@ -9,7 +9,7 @@ import time
 import keras  # noqa: E402  (after common: quiet TensorFlow)
 import numpy as np
 import tensorflow as tf  # noqa: E402
-from common import QUICK, interleaved, median, profile_data, trainer_cfg, write_section
+from common import QUICK, epoch_times, interleaved, median, profile_data, trainer_cfg, write_section
 
 from imbalance_lab import training  # noqa: E402
 from imbalance_lab.models.mlp import build_mlp  # noqa: E402
@@ -50,23 +50,8 @@ def ours(X, y, X_val, y_val, seed: int, **trainer):
     training.seed_everything(seed)
     model = build_mlp((X.shape[1],), N_CLASSES, np.zeros(N_CLASSES), widths=WIDTHS)
     cfg = trainer_cfg(epochs=EPOCHS, patience=EPOCHS + 1, **trainer)
-    times = []
-    stopper_cls = training.MacroF1EarlyStopping
-    begin, end = stopper_cls.on_epoch_begin, stopper_cls.on_epoch_end
-
-    def on_begin(self, epoch, logs=None):
-        self._clock = time.perf_counter()
-        begin(self, epoch, logs)
-
-    def on_end(self, epoch, logs=None):
-        end(self, epoch, logs)
-        times.append(time.perf_counter() - self._clock)
-
-    stopper_cls.on_epoch_begin, stopper_cls.on_epoch_end = on_begin, on_end
-    try:
+    with epoch_times() as times:
         result = training.fit(model, categorical_crossentropy("softmax"), X, y, None, X_val, y_val, N_CLASSES, cfg)
-    finally:
-        stopper_cls.on_epoch_begin, stopper_cls.on_epoch_end = begin, end
     return times, [row["train/loss"] for row in result.history]
 
 

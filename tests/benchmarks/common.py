@@ -3,6 +3,7 @@ seed002_profile-shaped data, and writing a section of RESULTS.md."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import re
@@ -23,6 +24,31 @@ BIN = Path(sys.executable).parent
 QUICK = os.environ.get("QUICK", "") not in ("", "0")
 # seed002_profile's shape: 269,501 rows x 157 features, 5 classes, imbalanced.
 PROFILE_ROWS, PROFILE_FEATURES, PROFILE_PRIORS = 269_501, 157, (0.62, 0.2, 0.1, 0.05, 0.03)
+
+
+@contextlib.contextmanager
+def epoch_times():
+    """Yields a list that fills with the wall time of each epoch of training.fit, measured around
+    the per-epoch callback (so validation is included); the callback is restored afterwards."""
+    from imbalance_lab import training
+
+    stopper = training.MacroF1EarlyStopping
+    begin, end = stopper.on_epoch_begin, stopper.on_epoch_end
+    times: list[float] = []
+
+    def on_begin(self, epoch, logs=None):
+        self._clock = time.perf_counter()
+        begin(self, epoch, logs)
+
+    def on_end(self, epoch, logs=None):
+        end(self, epoch, logs)
+        times.append(time.perf_counter() - self._clock)
+
+    stopper.on_epoch_begin, stopper.on_epoch_end = on_begin, on_end
+    try:
+        yield times
+    finally:
+        stopper.on_epoch_begin, stopper.on_epoch_end = begin, end
 
 
 def load_average() -> str:
