@@ -160,3 +160,8 @@ def test_a_cnn_trains_on_the_seed003_images():
     cfg, _ = compose(["dataset=seed003_profile", "dataset.scale=0.1", "model=cnn", "trainer=quick", "trainer.epochs=5"])
     metrics = train_and_evaluate(cfg).evaluation.metrics
     assert metrics["test/macro_f1"] > metrics["naive/macro_f1"] + 0.1   # measured 0.32 vs 0.08
+
+
+def test_non_positive_class_sep_is_one_sentence_pointing_at_signal_false():
+    with pytest.raises(ImbalanceLabError, match=r"class_sep must be positive, got 0.*signal=false"):
+        make_synthetic(class_sep=0)

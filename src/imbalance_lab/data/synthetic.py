@@ -104,6 +104,11 @@ def make_synthetic(
     `test_priors`, a separate test set of `n_test` rows (default 20 % of n_samples) has those priors
     (label shift); `signal: false` makes the features independent of the label."""
     p = normalised_priors(priors if priors is not None else [1.0] * n_classes, n_classes)
+    if not class_sep > 0:
+        raise ImbalanceLabError(
+            f"dataset.class_sep must be positive, got {class_sep}; for features that carry no signal about "
+            f"the label use dataset.signal=false."
+        )
     if test_priors is None:
         X, y, X_test, y_test = generate_counts(counts_from_priors(p, n_samples), None, n_features,
                                                n_informative, class_sep, signal, seed)
