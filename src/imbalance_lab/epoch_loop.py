@@ -20,6 +20,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from imbalance_lab.memory import as_tensor
+
 # XLA compiling costs ~1-2 s per model on CPU and saves ~0.2 ms per batch: "auto" compiles only
 # when a run has at least this many batches (epochs x batches per epoch) to pay it back.
 XLA_MIN_BATCHES = 5000
@@ -78,8 +80,8 @@ def fit_arrays(model: keras.Model, loss_fn, optimizer, X: np.ndarray, Y: np.ndar
     n_rows = len(X)
     jit = use_xla(jit_compile, n_rows, batch_size, epochs)
     train_chunk = make_train_chunk(model, loss_fn, optimizer, jit)
-    X_t, Y_t = tf.convert_to_tensor(X, dtype="float32"), tf.convert_to_tensor(Y, dtype="float32")
-    W_t = tf.ones(n_rows) if sample_weight is None else tf.convert_to_tensor(sample_weight, dtype="float32")
+    X_t, Y_t = as_tensor(X), as_tensor(Y)  # over the arrays' memory, no copy (memory.py)
+    W_t = tf.ones(n_rows) if sample_weight is None else as_tensor(sample_weight)
     rng = np.random.default_rng(np.random.randint(2**31 - 1))  # drawn from the run's seeded NumPy state
     chunk = max(1, int(steps_per_execution))
     callback_list = keras.callbacks.CallbackList(callbacks, model=model)

@@ -16,7 +16,11 @@ from common import PROFILE_ROWS, QUICK, REPO, median, profile_data, write_sectio
 SIZES = (10_000, 30_000, 100_000) if QUICK else (10_000, 30_000, 100_000, PROFILE_ROWS)
 SAMPLER_CAP_S = 10 if QUICK else 30
 ROUNDS = 1 if QUICK else 2
-EPOCHS = 3
+EPOCHS = 3  # at the largest size; smaller sizes run more epochs (same rows seen, a steadier median)
+
+
+def epochs_for(n_rows: int) -> int:
+    return min(50, max(EPOCHS, -(-EPOCHS * PROFILE_ROWS // n_rows)))
 
 
 def rss_bytes() -> int:
@@ -33,8 +37,9 @@ def peak_rss_bytes() -> int:
     return 0
 
 
-def one_size(n_rows: int) -> dict:
-    """In a fresh process: train EPOCHS epochs on n_rows (+ n_rows/4 validation rows)."""
+def one_size(n_rows: int, pipeline_memory: bool = True) -> dict:
+    """In a fresh process: train EPOCHS epochs on n_rows (+ n_rows/4 validation rows), the arrays
+    in the data pipeline's memory (shared with TensorFlow) or, if not, plain NumPy arrays (copied once)."""
     import numpy as np
     from common import epoch_times, trainer_cfg
 
@@ -46,9 +51,10 @@ def one_size(n_rows: int) -> dict:
     model = build_mlp((157,), 5, np.zeros(5), widths=(64, 32, 32, 16))
     Path("/proc/self/clear_refs").write_text("5") if Path("/proc/self/clear_refs").exists() else None  # reset VmHWM
     baseline = rss_bytes()
-    X, y = profile_data(n_rows)
-    X_val, y_val = profile_data(n_rows // 4, seed=1)
-    cfg = trainer_cfg(epochs=EPOCHS, patience=EPOCHS + 1, jit_compile=True)
+    X, y = profile_data(n_rows, pipeline_memory=pipeline_memory)
+    X_val, y_val = profile_data(n_rows // 4, seed=1, pipeline_memory=pipeline_memory)
+    epochs = epochs_for(n_rows)
+    cfg = trainer_cfg(epochs=epochs, patience=epochs + 1, jit_compile=True)
     with epoch_times() as times:
         training.fit(model, categorical_crossentropy("softmax"), X, y, None, X_val, y_val, 5, cfg)
     return {"rows": n_rows, "epoch_s": median(times[1:]), "peak_extra": peak_rss_bytes() - baseline,
@@ -90,6 +96,7 @@ def main():
         for n in (SIZES if r % 2 == 0 else SIZES[::-1]):
             growth[n].append(in_subprocess(["--size", str(n)], timeout=None))
     largest = SIZES[-1]
+    foreign = [in_subprocess(["--size-foreign", str(largest)], timeout=None) for _ in range(ROUNDS)]
     per_row_largest = median([g["epoch_s"] for g in growth[largest]]) / largest
     rows = ["| training rows | s/epoch (median) | s/epoch per 100k rows | vs linear from the largest | "
             "peak memory above baseline | / training data size |", "| --- | --- | --- | --- | --- | --- |"]
@@ -99,6 +106,10 @@ def main():
         data = growth[n][0]["train_bytes"]
         rows.append(f"| {n:,} | {epoch_s:.3f} | {epoch_s / n * 1e5:.3f} | {epoch_s / (per_row_largest * n):.2f}x | "
                     f"{extra / 2**20:.0f} MiB | **{extra / data:.2f}x** |")
+    extra = median([g["peak_extra"] for g in foreign])
+    rows.append(f"| {largest:,}, plain NumPy arrays (not from the pipeline: copied once) | "
+                f"{median([g['epoch_s'] for g in foreign]):.3f} | | | {extra / 2**20:.0f} MiB | "
+                f"**{extra / foreign[0]['train_bytes']:.2f}x** |")
     small, large = median([g["peak_extra"] for g in growth[SIZES[0]]]), median([g["peak_extra"] for g in growth[largest]])
     data_small, data_large = growth[SIZES[0]][0]["train_bytes"], growth[largest][0]["train_bytes"]
     rows += ["", f"Marginal memory: from {SIZES[0]:,} to {largest:,} rows the peak grows "
@@ -106,7 +117,7 @@ def main():
              f"{small / 2**20:.0f} MiB at {SIZES[0]:,} rows, is TensorFlow's runtime and XLA compiling, not data)."]
     rows += ["", "Per epoch includes the validation pass (a quarter as many rows as training). Peak memory = the "
              "process's peak RSS minus its RSS before the data were made (TensorFlow and the model loaded), so it "
-             "counts the training and validation arrays, their tensor copies and everything fit allocates; the "
+             "counts the training and validation arrays, any tensor copies and everything fit allocates; the "
              "ratio divides by the training arrays' bytes (X float32 + y)."]
 
     samplers = sorted(p.stem for p in (REPO / "conf" / "sampler").glob("*.yaml") if p.stem != "none")
@@ -129,6 +140,8 @@ def main():
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--size":
         print(json.dumps(one_size(int(sys.argv[2]))))
+    elif len(sys.argv) == 3 and sys.argv[1] == "--size-foreign":
+        print(json.dumps(one_size(int(sys.argv[2]), pipeline_memory=False)))
     elif len(sys.argv) == 3 and sys.argv[1] == "--sampler":
         print(json.dumps(one_sampler(sys.argv[2], PROFILE_ROWS)))
     else:

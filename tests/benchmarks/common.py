@@ -87,14 +87,20 @@ def timed(fn, *args, **kwargs) -> float:
     return time.perf_counter() - start
 
 
-def profile_data(n_rows: int = PROFILE_ROWS, seed: int = 0):
+def profile_data(n_rows: int = PROFILE_ROWS, seed: int = 0, pipeline_memory: bool = True):
     """seed002_profile-shaped data: float32 Gaussian classes with shifted means on 30 of the 157
-    features (made here, lean on memory, because the benchmark must not need a download)."""
+    features (made here, lean on memory, because the benchmark must not need a download). With
+    `pipeline_memory`, X lies in memory as imbalance-lab's data pipeline leaves it (64-byte
+    aligned, shareable with TensorFlow: memory.py); without, as a plain NumPy allocation."""
+    from imbalance_lab.memory import aligned_empty
+
     rng = np.random.default_rng(seed)
     y = rng.choice(len(PROFILE_PRIORS), size=n_rows, p=PROFILE_PRIORS).astype("int64")
     means = np.zeros((len(PROFILE_PRIORS), PROFILE_FEATURES), dtype="float32")
     means[:, :30] = rng.normal(0, 0.6, size=(len(PROFILE_PRIORS), 30))
-    X = rng.standard_normal((n_rows, PROFILE_FEATURES), dtype=np.float32)
+    shape = (n_rows, PROFILE_FEATURES)
+    X = aligned_empty(shape) if pipeline_memory else np.empty(shape, dtype=np.float32)
+    rng.standard_normal(dtype=np.float32, out=X)
     for start in range(0, n_rows, 65536):  # in chunks: no full-size temporary to inflate peak memory
         X[start : start + 65536] += means[y[start : start + 65536]]
     return X, y
