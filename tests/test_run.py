@@ -12,7 +12,7 @@ from imbalance_lab.data import load_splits
 from imbalance_lab.paths import CONF_DIR
 from imbalance_lab.run import execute, train_and_evaluate
 
-from conftest import TINY, client
+from conftest import REPO, TINY, client
 
 
 def test_same_config_and_seed_log_identical_metrics(make_cfg, store):
@@ -91,3 +91,68 @@ def test_every_option_trains_and_evaluates(make_cfg, overrides):
     out = train_and_evaluate(cfg)
     assert out.evaluation.confusion.sum() == len(out.data.y_test)
     assert all(np.isfinite(v) for k, v in out.evaluation.metrics.items() if "roc" not in k and "pr_auc" not in k)
+
+
+# -- MLflow writes on a background thread (in-process sweeps) ---------------------------------------
+
+def test_background_writes_log_the_same_run_and_report_it_when_done(make_cfg, store):
+    from imbalance_lab import tracking
+
+    cfg, choices = make_cfg("tracking.rerun=true")
+    reported = []
+    writer = tracking.Writer(background=True)
+    execute(cfg, choices, writer=writer, report=reported.append)
+    sync = execute(cfg, choices)  # the same run, written now
+    writer.wait()
+    assert [r.status for r in reported] == ["FINISHED"] and reported[0].run_id not in (None, sync.run_id)
+    c = client(store)
+    background, now = c.get_run(reported[0].run_id), c.get_run(sync.run_id)
+    assert background.info.status == now.info.status == "FINISHED"
+    assert background.data.metrics == now.data.metrics and background.data.params == now.data.params
+    assert len(c.get_metric_history(background.info.run_id, "val/macro_f1")) == cfg.trainer.epochs
+    names = sorted(a.path for a in c.list_artifacts(background.info.run_id))
+    assert names == sorted(a.path for a in c.list_artifacts(now.info.run_id)) and "confusion_matrix.png" in names
+
+
+def test_a_background_write_that_fails_ends_its_run_failed_and_says_so(make_cfg, store, monkeypatch):
+    from imbalance_lab import run as recipe
+    from imbalance_lab import tracking
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    cfg, choices = make_cfg("tracking.rerun=true")
+    reported = []
+    writer = tracking.Writer(background=True)
+    monkeypatch.setattr(recipe, "confusion_matrix_png", broken)
+    returned = execute(cfg, choices, writer=writer, report=reported.append)
+    writer.wait()
+    monkeypatch.undo()
+    execute(cfg, choices, writer=writer, report=reported.append)  # the writer goes on with the next run
+    writer.wait()
+    assert returned.status == "FINISHED"  # training was fine; the write failed afterwards
+    assert [r.status for r in reported] == ["FAILED", "FINISHED"] and "disk full" in reported[0].reason
+    failed = client(store).get_run(reported[0].run_id)
+    assert failed.info.status == "FAILED" and "disk full" in failed.data.tags["error"]
+
+
+def test_queued_writes_reach_the_store_when_the_process_exits_without_waiting(store, tmp_path):
+    """Nothing already trained is lost: the background thread finishes its queue at interpreter exit."""
+    import subprocess
+    import sys
+
+    script = f"""
+from imbalance_lab import tracking
+from imbalance_lab.configs import compose
+from imbalance_lab.run import execute
+import conftest
+writer = tracking.Writer(background=True)
+for seed in (1, 2):
+    cfg, choices = compose([*conftest.TINY, "seed=%d" % seed, "tracking.uri={store}", "tracking.experiment=test"])
+    execute(cfg, choices, writer=writer)
+"""  # no writer.wait(): the process just ends
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=REPO / "tests", timeout=300)
+    c = client(store)
+    runs = c.search_runs([c.get_experiment_by_name("test").experiment_id])
+    assert sorted(r.info.status for r in runs) == ["FINISHED", "FINISHED"]
+    assert all("test/macro_f1" in r.data.metrics for r in runs)

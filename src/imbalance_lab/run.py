@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,8 +77,11 @@ def train_and_evaluate(cfg: DictConfig) -> RunOutput:
                      fitted, rule.summary(data.labels), evaluation, getattr(loss_fn, "details", {}))
 
 
-def execute(cfg: DictConfig, choices: dict[str, str], parent: dict | None = None) -> JobResult:
-    """Skip if this config already FINISHED; else train in an MLflow run that always ends."""
+def execute(cfg: DictConfig, choices: dict[str, str], parent: dict | None = None,
+            writer: tracking.Writer | None = None, report: Callable[[JobResult], None] | None = None) -> JobResult:
+    """Skip if this config already FINISHED; else train in an MLflow run that always ends.
+    `writer` (default: write now) may do the run's MLflow writes on a background thread; `report`
+    receives the final JobResult once they are done (or failed); exceptions of the recipe propagate."""
     key, name = run_key(cfg), run_name(choices, cfg.seed)
     client = tracking.client_for(cfg.tracking.uri)
     exp_id = tracking.experiment_id(client, cfg.tracking.experiment)
@@ -84,30 +89,49 @@ def execute(cfg: DictConfig, choices: dict[str, str], parent: dict | None = None
     if done:
         log.info("Skipping %s: run_key %s already FINISHED as run %s (tracking.rerun=true to train again).",
                  name, key, done)
-        return JobResult("SKIPPED", done, name, key)
+        return _reported(JobResult("SKIPPED", done, name, key), report)
     findings = doctor.lint_config(cfg, choices)
     tags = {"run_key": key, **choices, **tracking.child_tags(parent),
             "doctor.warnings": doctor.warning_codes(findings)}
-    with tracking.run_context(client, exp_id, name, tags) as recorder:
-        recorder.log_params(flat_params(cfg, choices))
+    run = tracking.QueuedRun(writer or tracking.Writer(background=False), client, exp_id, name, tags,
+                             flat_params(cfg, choices))
+    try:
         output = train_and_evaluate(cfg)
         findings = doctor.lint_config(cfg, choices, output.data) + doctor.after_training(
             output.data, output.evaluation, output.fitted.history)
-        log_run(recorder, cfg, output, findings)
-        log_data(recorder, output.data, dataset_name(cfg, choices))
+    except KeyboardInterrupt:
+        run.end("KILLED", "interrupted (Ctrl-C)")
+        raise
+    except BaseException as err:
+        run.end("FAILED", f"{type(err).__name__}: {err}", traceback.format_exc())
+        raise
     ev = output.evaluation
-    log.info("%s FINISHED: test/macro_f1 %.4f (naive %.4f), %d of %d classes predicted%s", name,
-             ev.metrics["test/macro_f1"], ev.metrics["naive/macro_f1"], ev.n_predicted_classes,
-             output.data.n_classes, "  COLLAPSED" if ev.collapsed else "")
-    return JobResult("FINISHED", recorder.run_id, name, key, macro_f1=ev.metrics["test/macro_f1"])
+    macro = ev.metrics["test/macro_f1"]
+    log.info("%s trained: test/macro_f1 %.4f (naive %.4f), %d of %d classes predicted%s", name, macro,
+             ev.metrics["naive/macro_f1"], ev.n_predicted_classes, output.data.n_classes,
+             "  COLLAPSED" if ev.collapsed else "")
+    run.finish(lambda recorder: log_run(recorder, cfg, output, findings, dataset_name(cfg, choices)),
+               lambda status, run_id, reason: _reported(
+                   JobResult(status, run_id, name, key, reason, macro if status == "FINISHED" else None), report))
+    return JobResult("FINISHED", run.run_id, name, key, macro_f1=macro)
 
 
-def log_run(recorder: tracking.RunRecorder, cfg: DictConfig, out: RunOutput, findings) -> None:
+def _reported(result: JobResult, report: Callable[[JobResult], None] | None) -> JobResult:
+    if report is not None:
+        report(result)
+    return result
+
+
+def log_run(recorder: tracking.RunRecorder, cfg: DictConfig, out: RunOutput, findings, dataset: str) -> None:
+    """Everything a finished run receives: metrics, curves, params and tags in one batch, the
+    artifacts, and the training rows as an MLflow dataset input (the UI's Dataset column)."""
     ev, data = out.evaluation, out.data
-    recorder.set_tags({"collapsed": str(ev.collapsed).lower(), "dataset.fingerprint": data.fingerprint,
-                       "doctor.warnings": doctor.warning_codes(findings)})
-    recorder.log_metrics(ev.metrics)
-    recorder.log_history(out.fitted.history)
+    recorder.log_batch(
+        metrics={**ev.metrics, "dataset.imbalance_ratio": data.imbalance_ratio}, history=out.fitted.history,
+        params={f"dataset.class_counts.{split}": json.dumps(dict(zip(data.labels, data.class_counts(split).tolist())))
+                for split in ("train", "val", "test")},
+        tags={"collapsed": str(ev.collapsed).lower(), "dataset.fingerprint": data.fingerprint,
+              "doctor.warnings": doctor.warning_codes(findings)})
     with tracking.tempdir() as tmp:
         folder = Path(tmp)
         confusion_matrix_png(ev.confusion, data.labels, folder / "confusion_matrix.png",
@@ -120,16 +144,8 @@ def log_run(recorder: tracking.RunRecorder, cfg: DictConfig, out: RunOutput, fin
         (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
         _history_csv(out.fitted, folder / "history.csv")
         recorder.log_artifacts(folder)
-
-
-def log_data(recorder: tracking.RunRecorder, data: Splits, name: str) -> None:
-    """Class counts of each split, the training imbalance ratio, and the training rows as an MLflow
-    dataset input (the UI's Dataset column)."""
-    recorder.log_params({f"dataset.class_counts.{split}": json.dumps(dict(zip(data.labels, data.class_counts(split).tolist())))
-                         for split in ("train", "val", "test")})
-    recorder.log_metrics({"dataset.imbalance_ratio": data.imbalance_ratio})
     tracking.log_dataset_input(recorder.client, recorder.run_id, data.X_train, np.asarray(data.labels)[data.y_train],
-                               name, data.source, data.fingerprint)
+                               dataset, data.source, data.fingerprint)
 
 
 def dataset_name(cfg: DictConfig, choices: dict[str, str]) -> str:

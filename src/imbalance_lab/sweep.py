@@ -39,16 +39,17 @@ def run_job(cfg: DictConfig):
     if not multirun:
         _mark_orphans(cfg)
     gradients_before = set(_gradient_registry())
+    result_file = Path(hydra_cfg.runtime.output_dir) / RESULT_FILE
+    writer = tracking.background_writer() if multirun and in_process(hydra_cfg.launcher) else None
     try:
-        result = execute(cfg, choices_from_hydra(), parent)
+        result = execute(cfg, choices_from_hydra(), parent, writer, report=lambda r: write_result(result_file, r))
     except ImbalanceLabError as err:
-        result = JobResult("FAILED", None, "", "", reason=str(err))
+        result = write_result(result_file, JobResult("FAILED", None, "", "", reason=str(err)))
     except Exception as err:  # a failing job never takes the sweep down
         log.error("Job failed:\n%s", traceback.format_exc())
-        result = JobResult("FAILED", None, "", "", reason=f"{type(err).__name__}: {err}")
+        result = write_result(result_file, JobResult("FAILED", None, "", "", reason=f"{type(err).__name__}: {err}"))
     finally:
         release_job_memory(gradients_before)
-    (Path(hydra_cfg.runtime.output_dir) / RESULT_FILE).write_text(json.dumps(asdict(result)))
     if result.status == "FAILED":
         log.error("FAILED %s: %s", " ".join(hydra_cfg.overrides.task), result.reason)
         if not multirun:
@@ -58,6 +59,18 @@ def run_job(cfg: DictConfig):
         print(f"Run logged to {cfg.tracking.uri}, experiment '{cfg.tracking.experiment}'. "
               f"Browse it: {tracking.ui_command(cfg.tracking.uri)}")
     return result.status
+
+
+def write_result(path: Path, result):
+    """The job's outcome, read by the sweep's summary (a background write reports it when done)."""
+    path.write_text(json.dumps(asdict(result)))
+    return result
+
+
+def in_process(launcher: DictConfig) -> bool:
+    """Jobs run one after another in this process (Hydra's basic launcher): the next job may train
+    while the last one's MLflow writes finish on a background thread; the sweep's end waits for them."""
+    return "BasicLauncher" in str(launcher.get("_target_", ""))
 
 
 def threads_per_job(launcher: DictConfig) -> int | None:
@@ -136,6 +149,7 @@ class SweepCallback(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
+        tracking.wait_for_writes()  # the last jobs' runs, logged in the background (in-process sweeps)
         info = tracking.read_parent(sweep_dir)
         results = read_results(sweep_dir)
         failed = [r for r in results if r["status"] != "FINISHED" and r["status"] != "SKIPPED"]

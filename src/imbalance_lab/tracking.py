@@ -16,7 +16,8 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlparse
@@ -94,8 +95,19 @@ def artifact_root_for(uri: str) -> str | None:
     return (db_path.parent / "mlartifacts").resolve().as_uri()
 
 
+_experiment_ids: dict[tuple[str, str], str] = {}
+
+
 def experiment_id(client: MlflowClient, name: str) -> str:
-    """The experiment's id, creating it (and the store) if needed; safe against a concurrent creator."""
+    """The experiment's id, creating it (and the store) if needed; safe against a concurrent creator.
+    Asked of the store once per process (experiments are not renamed or deleted under a sweep)."""
+    key = (client.tracking_uri, name)
+    if key not in _experiment_ids:
+        _experiment_ids[key] = _open_experiment(client, name)
+    return _experiment_ids[key]
+
+
+def _open_experiment(client: MlflowClient, name: str) -> str:
     for attempt in range(5):
         try:  # opening a new SQLite store creates its schema, which races with any other opener
             found = client.get_experiment_by_name(name)
@@ -171,35 +183,23 @@ class RunRecorder:
     def __init__(self, client: MlflowClient, run_id: str):
         self.client, self.run_id = client, run_id
 
-    def log_params(self, params: dict[str, str]) -> None:
-        items = [Param(k, str(v)[:6000]) for k, v in params.items()]
-        for i in range(0, len(items), 100):
-            self.client.log_batch(self.run_id, params=items[i : i + 100])
-
-    def set_tags(self, tags: dict[str, str]) -> None:
-        items = [RunTag(k, str(v)) for k, v in tags.items()]
-        for i in range(0, len(items), BATCH):
-            self.client.log_batch(self.run_id, tags=items[i : i + BATCH])
-
-    def log_metrics(self, values: dict[str, float], step: int = 0) -> None:
+    def log_batch(self, metrics: dict[str, float] | None = None, history: list[dict] = (),
+                  params: dict[str, str] | None = None, tags: dict[str, str] | None = None) -> None:
+        """Metrics, per-epoch curves, params and tags in as few calls as MLflow's limits allow
+        (each call is a store transaction: ~5-40 ms on SQLite)."""
         now = int(time.time() * 1000)
-        self._log_metric_entities([Metric(k, float(v), now, step) for k, v in values.items()])
-
-    def log_history(self, rows: list[dict]) -> None:
-        """Per-epoch curves (step = epoch) in as few calls as possible."""
-        now = int(time.time() * 1000)
-        metrics = [Metric(k, float(v), now, int(row["epoch"])) for row in rows for k, v in row.items() if k != "epoch"]
-        self._log_metric_entities(metrics)
-
-    def _log_metric_entities(self, metrics: list[Metric]) -> None:
-        for i in range(0, len(metrics), BATCH):
-            self.client.log_batch(self.run_id, metrics=metrics[i : i + BATCH])
+        items = ([Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()]
+                 + [Metric(k, float(v), now, int(row["epoch"])) for row in history for k, v in row.items() if k != "epoch"])
+        param_items = [Param(k, str(v)[:6000]) for k, v in (params or {}).items()]
+        tag_items = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
+        while items or param_items or tag_items:  # per call: <= 100 params, <= 100 tags, <= 1000 in all
+            p, t = param_items[:100], tag_items[:100]
+            m = items[: BATCH - len(p) - len(t)]
+            self.client.log_batch(self.run_id, metrics=m, params=p, tags=t)
+            items, param_items, tag_items = items[len(m):], param_items[100:], tag_items[100:]
 
     def log_artifacts(self, local_dir: str | Path) -> None:
         self.client.log_artifacts(self.run_id, str(local_dir))
-
-    def log_text(self, text: str, name: str) -> None:
-        self.client.log_text(self.run_id, text, name)
 
 
 def log_dataset_input(client: MlflowClient, run_id: str, features, targets, name: str, source: str,
@@ -217,21 +217,104 @@ def log_dataset_input(client: MlflowClient, run_id: str, features, targets, name
     client.log_inputs(run_id, [DatasetInput(dataset._to_mlflow_entity(), [InputTag("mlflow.data.context", context)])])
 
 
-@contextlib.contextmanager
-def run_context(client: MlflowClient, exp_id: str, name: str, tags: dict[str, str]) -> Iterator[RunRecorder]:
-    """A run that always ends: FINISHED, FAILED (error tag + traceback.txt) or KILLED (Ctrl-C)."""
-    run = client.create_run(exp_id, run_name=name, tags={**process_tags(), **tags})
-    recorder = RunRecorder(client, run.info.run_id)
-    try:
-        yield recorder
-    except KeyboardInterrupt:
-        _end(client, run.info.run_id, "KILLED", error="interrupted (Ctrl-C)")
-        raise
-    except BaseException as err:
-        _end(client, run.info.run_id, "FAILED", error=f"{type(err).__name__}: {err}", tb=traceback.format_exc())
-        raise
-    else:
-        client.set_terminated(run.info.run_id, status="FINISHED")
+class Writer:
+    """Where a run's MLflow writes happen: now (`background=False`), or on one background thread,
+    in the order they were submitted, so that a sweep's next job trains while the last one's
+    figure, metrics and artifacts are written. The thread finishes its queue before the process
+    exits (concurrent.futures joins it at interpreter shutdown); `wait()` drains it sooner. At
+    most `ahead` runs' finishing work is queued before a new run waits for the oldest."""
+
+    def __init__(self, background: bool, ahead: int = 1):
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="mlflow-writer") if background else None
+        self._pending: list[Future] = []
+        self.ahead = ahead
+
+    @property
+    def background(self) -> bool:
+        return self._pool is not None
+
+    def submit(self, fn, *args) -> None:
+        if self._pool is None:
+            fn(*args)
+            return
+        self._pending = [f for f in self._pending if not f.done()]
+        self._pending.append(self._pool.submit(fn, *args))
+
+    def throttle(self) -> None:
+        """Wait until at most `ahead` submitted tasks are still queued or running."""
+        while len(self._pending) > self.ahead:
+            self._pending.pop(0).result()
+
+    def wait(self) -> None:
+        while self._pending:
+            self._pending.pop(0).result()
+
+
+class QueuedRun:
+    """One MLflow run whose writes go through a Writer in order: create (RUNNING, with its params),
+    then either finish (log, then FINISHED) or end (FAILED / KILLED with the error). A write that
+    fails on the background thread ends the run FAILED and is reported, never lost silently."""
+
+    def __init__(self, writer: Writer, client: MlflowClient, exp_id: str, name: str, tags: dict[str, str],
+                 params: dict[str, str]):
+        self.writer, self.client, self.name = writer, client, name
+        self.run_id: str | None = None
+        self.failure: str | None = None
+        writer.throttle()
+        writer.submit(self._create, exp_id, tags, params)
+
+    def _create(self, exp_id: str, tags: dict[str, str], params: dict[str, str]) -> None:
+        try:
+            run = self.client.create_run(exp_id, run_name=self.name, tags={**process_tags(), **tags})
+            self.run_id = run.info.run_id
+            RunRecorder(self.client, self.run_id).log_batch(params=params)
+        except Exception as err:
+            self._failed(err)
+
+    def finish(self, log: Callable[[RunRecorder], None], report: Callable[[str, str | None, str], None]) -> None:
+        """Log with `log(recorder)`, then FINISHED; `report(status, run_id, reason)` says how it ended."""
+        self.writer.submit(self._finish, log, report)
+
+    def _finish(self, log: Callable[[RunRecorder], None], report) -> None:
+        if self.failure is None:
+            try:
+                log(RunRecorder(self.client, self.run_id))
+                self.client.set_terminated(self.run_id, status="FINISHED")
+            except Exception as err:
+                self._failed(err)
+        report("FAILED" if self.failure else "FINISHED", self.run_id, self.failure or "")
+
+    def end(self, status: str, error: str, tb: str | None = None) -> None:
+        self.writer.submit(self._end, status, error, tb)
+
+    def _end(self, status: str, error: str, tb: str | None) -> None:
+        if self.run_id is not None:
+            with contextlib.suppress(Exception):
+                _end(self.client, self.run_id, status, error, tb)
+
+    def _failed(self, err: Exception) -> None:
+        self.failure = f"logging to MLflow failed: {type(err).__name__}: {err}"
+        self._end("FAILED", self.failure, traceback.format_exc())
+        if not self.writer.background:
+            raise err
+        log.error("Run %s: %s\n%s", self.name, self.failure, traceback.format_exc())
+
+
+_background_writer: Writer | None = None
+
+
+def background_writer() -> Writer:
+    """The process's one background Writer (a sweep's jobs share it)."""
+    global _background_writer
+    if _background_writer is None:
+        _background_writer = Writer(background=True)
+    return _background_writer
+
+
+def wait_for_writes() -> None:
+    """Everything submitted to the background writer is in the store (or reported failed)."""
+    if _background_writer is not None:
+        _background_writer.wait()
 
 
 def _end(client: MlflowClient, run_id: str, status: str, error: str, tb: str | None = None) -> None:
