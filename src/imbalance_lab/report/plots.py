@@ -1,7 +1,11 @@
-"""Matplotlib figures (Agg backend: no display needed)."""
+"""The report's figures (matplotlib, Agg backend: no display needed) and each run's confusion matrix
+(drawn directly with Pillow: it is made once per run, hundreds of times in a sweep)."""
 
 from __future__ import annotations
 
+import functools
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -9,37 +13,208 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+from PIL import Image, ImageDraw, ImageFont  # noqa: E402
+
+# -- a run's confusion matrix (Pillow) ------------------------------------------------------------
+
+FONT_FILE = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+MARGIN, GAP, PAD, TICK = 14, 36, 4, 4      # pixels
+ANGLE = 45                                  # rotation of the x tick labels, degrees
+TITLE_SIZE, PANEL_TITLE_SIZE, AXIS_SIZE = 15, 14, 12
+MAX_VALUES = 20                             # more classes than this: no values written in the cells
+INK, BORDER, WHITE = (0, 0, 0), (38, 38, 38), (255, 255, 255)
+
+
+@dataclass(frozen=True)
+class ConfusionLayout:
+    """Where everything goes: the image size and the top-left corner of each panel's grid of
+    `k` x `k` square cells of `cell` pixels (panel 0: counts, panel 1: row-normalised)."""
+
+    labels: tuple[str, ...]
+    cell: int
+    size: tuple[int, int]
+    grids: tuple[tuple[int, int], tuple[int, int]]
+    left: int                               # from a panel's left edge (its "true" label) to its grid
+    rotate: bool
+    tick_size: int
+    title_y: int
+
+    @property
+    def k(self) -> int:
+        return len(self.labels)
+
+    @property
+    def side(self) -> int:
+        return self.k * self.cell
+
+    def cell_box(self, panel: int, row: int, col: int) -> tuple[int, int, int, int]:
+        """(left, top, right, bottom) of a cell, right and bottom exclusive."""
+        x, y = self.grids[panel]
+        return x + col * self.cell, y + row * self.cell, x + (col + 1) * self.cell, y + (row + 1) * self.cell
+
+    def cell_centre(self, panel: int, row: int, col: int) -> tuple[int, int]:
+        left, top, right, bottom = self.cell_box(panel, row, col)
+        return (left + right) // 2, (top + bottom) // 2
 
 
 def confusion_matrix_png(cm: np.ndarray, labels, path: str | Path, title: str = "") -> Path:
-    """Counts and row-normalised (recall per true class) side by side, values written in.
-    Drawn once per run, so it avoids pyplot's global state and a layout pass (tight_layout draws
-    the figure twice): ~2x faster, and it is most of a quick run's logging time."""
-    k = len(labels)
-    rows = cm.sum(axis=1, keepdims=True)
-    normalised = np.divide(cm, rows, out=np.zeros(cm.shape, dtype=float), where=rows > 0)
-    size = max(3.2, 0.45 * k + 2)
-    fig = Figure(figsize=(2 * size + 0.5, size))
-    axes = fig.subplots(1, 2)
-    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.2, top=0.86, wspace=0.3)
-    for ax, values, name, fmt in ((axes[0], cm, "counts", "d"), (axes[1], normalised, "row-normalised", ".2f")):
-        top = values.max() if values.max() > 0 else 1
-        ax.imshow(values, cmap="Blues", vmin=0, vmax=top)
-        ax.set(xticks=range(k), yticks=range(k), xticklabels=labels, yticklabels=labels,
-               xlabel="predicted", ylabel="true", title=name)
-        if k > 6 or max(len(str(label)) for label in labels) > 4:
-            for tick in ax.get_xticklabels():
-                tick.set(rotation=40, ha="right", rotation_mode="anchor")
-        if k <= 20:
-            for i in range(k):
-                for j in range(k):
-                    ax.text(j, i, format(values[i, j], fmt), ha="center", va="center", fontsize=8,
-                            color="white" if values[i, j] > top / 2 else "black")
+    """Counts and row-normalised (recall per true class) side by side, values written in, in the
+    colours of matplotlib's "Blues". Drawn with Pillow: over 10x faster than the same figure in matplotlib."""
+    cm = np.asarray(cm)
+    layout = confusion_layout(labels, title)
+    image = Image.new("RGB", layout.size, WHITE)
+    draw = ImageDraw.Draw(image)
+    for panel, (values, name, decimals) in enumerate(((cm, "counts", 0), (row_normalised(cm), "row-normalised", 2))):
+        _draw_panel(image, draw, layout, panel, values, name, decimals)
     if title:
-        fig.suptitle(title, fontsize=10)
-    fig.savefig(path, dpi=90)
+        draw.text((layout.size[0] // 2, layout.title_y), title, fill=INK, font=_font(TITLE_SIZE), anchor="mt")
+    image.save(path, format="PNG", compress_level=3)
     return Path(path)
+
+
+def row_normalised(cm: np.ndarray) -> np.ndarray:
+    """Each row divided by its sum (recall per true class); a row without samples stays 0."""
+    rows = cm.sum(axis=1, keepdims=True)
+    return np.divide(cm, rows, out=np.zeros(cm.shape, dtype=float), where=rows > 0)
+
+
+def cell_texts(values: np.ndarray, decimals: int) -> list[list[str]]:
+    """The values written in the cells: counts with 0 decimals, the row-normalised panel with 2."""
+    return [[f"{v:.{decimals}f}" for v in row] for row in np.asarray(values, dtype=float)]
+
+
+def confusion_layout(labels, title: str = "") -> ConfusionLayout:
+    """Cells shrink from 60 px (2 classes) to 20 px (30 classes) while the grid keeps growing;
+    the margins make room for the widest tick label, rotated by ANGLE when there are many or long ones."""
+    names = tuple(_short(str(label), 30) for label in labels)
+    k = len(names)
+    cell = max(16, min(60, round(300 / k + 10)))
+    tick_size = max(8, min(12, round(cell * 0.5)))
+    rotate = k > 6 or max(len(name) for name in names) > 4
+    tick_font, axis_h = _font(tick_size), _line_height(_font(AXIS_SIZE))
+    widths = [tick_font.getlength(name) for name in names]
+    h = _line_height(tick_font)
+    # Panel edge -> grid: room for the widest label on the left, hence also for any rotated label
+    # under the grid, which reaches at most w cos(ANGLE) + h/2 sin(ANGLE) < w + h left of its tick.
+    left = axis_h + 2 * PAD + math.ceil(max(widths)) + PAD + TICK
+    if rotate:
+        sin, cos = math.sin(math.radians(ANGLE)), math.cos(math.radians(ANGLE))
+        under = math.ceil(max(widths) * sin + h * cos) + PAD
+    else:
+        under = h + PAD
+    below = TICK + PAD + under + PAD + axis_h                              # grid -> panel bottom
+    top = MARGIN + (_line_height(_font(TITLE_SIZE)) + 2 * PAD if title else 0)
+    grid_y = top + _line_height(_font(PANEL_TITLE_SIZE)) + 2 * PAD
+    content = 2 * (left + k * cell) + GAP
+    width = max(content, math.ceil(_font(TITLE_SIZE).getlength(title))) + 2 * MARGIN
+    x = (width - content) // 2 + left
+    return ConfusionLayout(labels=names, cell=cell, size=(width, grid_y + k * cell + below + MARGIN),
+                           grids=((x, grid_y), (x + k * cell + GAP + left, grid_y)), left=left, rotate=rotate,
+                           tick_size=tick_size, title_y=MARGIN)
+
+
+def _draw_panel(image: Image.Image, draw: ImageDraw.ImageDraw, layout: ConfusionLayout, panel: int,
+                values: np.ndarray, name: str, decimals: int) -> None:
+    """One heatmap: coloured cells, values, border, ticks and tick labels, title and axis labels."""
+    x, y = layout.grids[panel]
+    side = layout.side
+    top = values.max() if values.max() > 0 else 1
+    shades = np.minimum((values / top * 256).astype(int), 255)    # as matplotlib's Normalize + cmap
+    cells = Image.fromarray(_blues()[shades]).resize((side, side), Image.Resampling.NEAREST)
+    image.paste(cells, (x, y))
+    draw.rectangle((x - 1, y - 1, x + side, y + side), outline=BORDER)
+    if layout.k <= MAX_VALUES:
+        _draw_values(image, layout, panel, cell_texts(values, decimals), dark=values > top / 2)
+    _draw_ticks(image, draw, layout, panel)
+    centre = x + side // 2
+    draw.text((centre, y - PAD - 2), name, fill=INK, font=_font(PANEL_TITLE_SIZE), anchor="md")
+    axis_font = _font(AXIS_SIZE)
+    draw.text((centre, layout.size[1] - MARGIN), "predicted", fill=INK, font=axis_font, anchor="md")
+    true = _text_mask("true", AXIS_SIZE, 90)
+    image.paste(INK, (x - layout.left + PAD, y + (side - true.height) // 2), true)
+
+
+def _draw_values(image: Image.Image, layout: ConfusionLayout, panel: int, texts: list[list[str]],
+                 dark: np.ndarray) -> None:
+    """Each cell's value centred in it: white on the dark half of the colour scale, black elsewhere."""
+    longest = max((text for row in texts for text in row), key=len)
+    size = _fitting_size(longest, max(8, min(13, round(layout.cell * 0.36))), layout.cell - 4)
+    for i, row in enumerate(texts):
+        for j, text in enumerate(row):
+            mask = _text_mask(text, size)
+            cx, cy = layout.cell_centre(panel, i, j)
+            image.paste(WHITE if dark[i, j] else INK, (cx - mask.width // 2, cy - mask.height // 2), mask)
+
+
+def _draw_ticks(image: Image.Image, draw: ImageDraw.ImageDraw, layout: ConfusionLayout, panel: int) -> None:
+    """Tick marks at the cell centres, labels right-aligned on the left and under the grid (rotated so
+    that each one ends under its tick when they are many or long)."""
+    x, y = layout.grids[panel]
+    bottom = y + layout.side
+    font = _font(layout.tick_size)
+    lift = math.ceil(_line_height(font) / 2 * math.cos(math.radians(ANGLE)))
+    for j, name in enumerate(layout.labels):
+        cx, cy = layout.cell_centre(panel, j, j)
+        draw.line((x - 1 - TICK, cy, x - 1, cy), fill=BORDER)
+        draw.line((cx, bottom, cx, bottom + TICK), fill=BORDER)
+        mask = _text_mask(name, layout.tick_size)
+        image.paste(INK, (x - 1 - TICK - PAD - mask.width, cy - mask.height // 2), mask)
+        if not layout.rotate:
+            draw.text((cx, bottom + TICK + PAD), name, fill=INK, font=font, anchor="mt")
+            continue
+        mask = _text_mask(name, layout.tick_size, ANGLE)
+        end_x, end_y = _rotated_end(name, layout.tick_size, ANGLE, mask.size)
+        image.paste(INK, (cx - end_x, bottom + TICK + PAD + lift - end_y), mask)
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_mask(text: str, size: int, angle: int = 0) -> Image.Image:
+    """A mask ("L" image, one line high) of the text turned `angle` degrees anticlockwise, to paste
+    in any colour. Cached: the same values and labels come back in every cell and every run."""
+    font = _font(size)
+    mask = Image.new("L", (math.ceil(font.getlength(text)), _line_height(font)), 0)
+    ImageDraw.Draw(mask).text((0, 0), text, fill=255, font=font, anchor="la")
+    if angle == 0:
+        return mask
+    if angle == 90:
+        return mask.transpose(Image.Transpose.ROTATE_90)
+    return mask.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True)
+
+
+def _rotated_end(text: str, size: int, angle: int, rotated: tuple[int, int]) -> tuple[int, int]:
+    """Where the end of the text's visual middle line (a third of an em above the baseline: halfway
+    up lowercase and capitals alike) lands in its rotated mask, which keeps the centre in the centre."""
+    font = _font(size)
+    half = font.getlength(text) / 2
+    below_centre = font.getmetrics()[0] - size / 3 - _line_height(font) / 2
+    cos, sin = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+    return (round(rotated[0] / 2 + half * cos + below_centre * sin),
+            round(rotated[1] / 2 - half * sin + below_centre * cos))
+
+
+def _fitting_size(text: str, size: int, width: int) -> int:
+    """The largest font size not above `size` (and not under 6 px) at which `text` fits in `width`."""
+    while size > 6 and _font(size).getlength(text) > width:
+        size -= 1
+    return size
+
+
+def _line_height(font: ImageFont.FreeTypeFont) -> int:
+    ascent, descent = font.getmetrics()
+    return ascent + descent
+
+
+@functools.lru_cache(maxsize=64)
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    """DejaVu Sans, the font matplotlib ships (and draws the report's figures with)."""
+    return ImageFont.truetype(str(FONT_FILE), size)
+
+
+@functools.lru_cache(maxsize=1)
+def _blues() -> np.ndarray:
+    """matplotlib's "Blues" as a 256 x 3 uint8 lookup table (index = shade, as its colormap does)."""
+    cmap = matplotlib.colormaps["Blues"]
+    return np.round(cmap(np.arange(cmap.N))[:, :3] * 255).astype(np.uint8)
 
 
 # -- the report's figures ---------------------------------------------------------------------------
