@@ -111,12 +111,15 @@ def release_job_memory(gradients_before: set[str]) -> None:
     (Not for jobs running as threads of one process: clear_session is process-wide anyway.)"""
     import keras
 
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)  # its own gc.collect() would make a second pass
     registry = _gradient_registry()
     for name in set(registry) - gradients_before:
         if name.startswith("CustomGradient-"):
             del registry[name]
     gc.collect()
+    # What survives is live (TensorFlow, Keras, the data caches: ~670k objects); frozen, it is not
+    # walked again by the next job's collection, which then costs ~10x less.
+    gc.freeze()
 
 
 def _gradient_registry() -> dict:
