@@ -1,7 +1,30 @@
-import numpy as np
-from sklearn.metrics import f1_score
+import warnings
+from collections import Counter
 
-from imbalance_lab.evaluation import evaluate, is_collapsed, macro_f1, naive_macro_f1
+import numpy as np
+import pytest
+from imblearn.metrics import geometric_mean_score
+from scipy.stats import rankdata
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    balanced_accuracy_score,
+    classification_report,
+    confusion_matrix,
+    f1_score,
+    matthews_corrcoef,
+    precision_recall_fscore_support,
+    roc_auc_score,
+)
+
+from imbalance_lab.evaluation import (
+    _tie_ranks,
+    evaluate,
+    is_collapsed,
+    macro_f1,
+    metric_label,
+    naive_macro_f1,
+)
 
 RNG = np.random.default_rng(0)
 
@@ -33,3 +56,139 @@ def test_evaluate_names_metrics_by_label_and_detects_collapse():
 
 def test_collapse_rule():
     assert is_collapsed(1, 2) and is_collapsed(2, 6) and not is_collapsed(3, 6) and not is_collapsed(2, 2)
+
+
+# --- The NumPy metrics against scikit-learn / imbalanced-learn as the independent reference ---------------
+
+N_CASES = 200
+
+
+def _reference(y, pred, scores, labels) -> tuple[dict[str, float], dict]:
+    """Every metric of `evaluate` (except naive/macro_f1) and the report, straight from sklearn / imblearn."""
+    idx = list(range(len(labels)))
+    precision, recall, f1, _ = precision_recall_fscore_support(y, pred, labels=idx, zero_division=0)
+    scored = [c for c in idx if 0 < np.sum(y == c) < len(y)]
+
+    def macro(score_fn):
+        return float(np.mean([score_fn(y == c, scores[:, c]) for c in scored])) if scored else float("nan")
+
+    values = {
+        "test/macro_f1": f1_score(y, pred, labels=idx, average="macro", zero_division=0),
+        "test/accuracy": accuracy_score(y, pred),
+        "test/balanced_accuracy": balanced_accuracy_score(y, pred),
+        "test/mcc": matthews_corrcoef(y, pred),
+        "test/gmean": geometric_mean_score(y, pred, labels=idx, average="multiclass"),
+        "test/macro_roc_auc": macro(roc_auc_score),
+        "test/macro_pr_auc": macro(average_precision_score),
+        "test/n_predicted_classes": float(len(np.unique(pred))),
+    }
+    for c in idx:
+        name = metric_label(labels[c])
+        values |= {f"test/recall_{name}": recall[c], f"test/precision_{name}": precision[c],
+                   f"test/f1_{name}": f1[c]}
+    report = classification_report(y, pred, labels=idx, target_names=list(labels), output_dict=True,
+                                   zero_division=0)
+    return values, report
+
+
+def _random_case(seed: int):
+    """y_true, y_pred, scores and labels with the awkward cases: classes never predicted, classes absent
+    from y_true, y_true or y_pred of one class, tied (rounded) scores, sigmoid scores, float32, k = 2."""
+    rng = np.random.default_rng(seed)
+    k, n = int(rng.integers(2, 9)), int(rng.integers(5, 301))
+    y = rng.choice(k, size=n, p=rng.dirichlet(np.full(k, 0.7)))
+    if rng.random() < 0.25:                       # a class absent from y_true
+        absent = rng.integers(k)
+        y[y == absent] = (absent + 1) % k
+    if rng.random() < 0.05:                       # y_true of a single class: no one-vs-rest score
+        y[:] = rng.integers(k)
+    pred = np.where(rng.random(n) < rng.random(), y, rng.integers(0, k, size=n))
+    if rng.random() < 0.3:                        # a class never predicted
+        pred[pred == rng.integers(k)] = rng.integers(k)
+    if rng.random() < 0.1:                        # collapsed onto one class
+        pred[:] = rng.integers(k)
+    logits = rng.normal(size=(n, k)) + 2 * rng.random() * np.eye(k)[y]
+    if rng.random() < 0.5:
+        scores = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    else:                                         # sigmoid: rows do not sum to 1
+        scores = 1 / (1 + np.exp(-logits))
+    if rng.random() < 0.4:                        # heavy ties
+        scores = np.round(scores, 1)
+    if rng.random() < 0.3:
+        scores = scores.astype(np.float32)
+    labels = tuple(f"c{c}" if c % 3 else f"class/{c}:x" for c in range(k))
+    return y, pred, scores, labels
+
+
+def _assert_report_equal(report: dict, expected: dict) -> None:
+    assert list(report) == list(expected)
+    for key, value in expected.items():
+        assert type(report[key]) is type(value), key
+        if isinstance(value, dict):
+            assert list(report[key]) == list(value), key
+            for column, v in value.items():
+                assert type(report[key][column]) is type(v), (key, column)
+                np.testing.assert_allclose(report[key][column], v, rtol=1e-12, atol=1e-12, err_msg=f"{key}/{column}")
+        else:
+            np.testing.assert_allclose(report[key], value, rtol=1e-12, atol=1e-12, err_msg=key)
+
+
+@pytest.mark.parametrize("seed", range(N_CASES))
+def test_evaluate_equals_scikit_learn_and_imbalanced_learn(seed):
+    y, pred, scores, labels = _random_case(seed)
+    ev = evaluate(y, pred, scores, labels, majority_class=int(np.bincount(y).argmax()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected, report = _reference(y, pred, scores, labels)
+    assert set(ev.metrics) == set(expected) | {"naive/macro_f1"}
+    for name, value in expected.items():
+        assert type(ev.metrics[name]) is float, name
+        np.testing.assert_allclose(ev.metrics[name], value, rtol=1e-12, atol=1e-12, err_msg=name)
+    np.testing.assert_array_equal(ev.confusion, confusion_matrix(y, pred, labels=range(len(labels))))
+    _assert_report_equal(ev.report, report)
+
+
+def test_random_cases_cover_the_awkward_cases():
+    """The draws above really contain every case the NumPy code must get right."""
+    seen = Counter()
+    for seed in range(N_CASES):
+        y, pred, scores, labels = _random_case(seed)
+        k = len(labels)
+        seen["binary"] += k == 2
+        seen["absent from y_true"] += len(np.unique(y)) < k
+        seen["no one-vs-rest score"] += len(np.unique(y)) == 1
+        seen["never predicted"] += len(np.unique(pred)) < k
+        seen["one predicted class"] += len(np.unique(pred)) == 1
+        seen["tied scores"] += any(len(np.unique(scores[:, c])) < len(y) / 2 for c in range(k))
+        seen["sigmoid"] += not np.allclose(scores.sum(axis=1), 1, atol=1e-3)
+        seen["float32"] += scores.dtype == np.float32
+        seen["zero mcc denominator"] += len(np.unique(pred)) == 1 or len(np.unique(y)) == 1
+    assert min(seen.values()) >= 5, seen
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_tie_ranks_equal_scipy_rankdata(seed):
+    rng = np.random.default_rng(seed)
+    shape = int(rng.integers(1, 60)), int(rng.integers(1, 6))
+    scores = np.sort(np.round(rng.random(shape), int(rng.integers(0, 3))), axis=0)
+    low, high = _tie_ranks(scores)
+    np.testing.assert_array_equal(low, rankdata(scores, method="min", axis=0))
+    np.testing.assert_array_equal(high, rankdata(scores, method="max", axis=0))
+
+
+def test_tied_scores_by_hand():
+    y = np.array([0, 0, 1, 1])
+    scores = np.array([[0.5, 0.5], [0.5, 0.5], [0.5, 0.5], [0.1, 0.9]])
+    ev = evaluate(y, np.array([0, 0, 0, 1]), scores, ("a", "b"), majority_class=0)
+    # ROC AUC by (positive, negative) pairs, a tie counting 1/2:
+    # class 1: 0.9 beats both 0.5s, 0.5 ties both -> (2 + 1) / 4; class 0: ties 0.5 twice, beats 0.1 twice -> 3/4
+    assert ev.metrics["test/macro_roc_auc"] == 0.75
+    # class 1: threshold 0.9 -> P=1, R=1/2; threshold 0.5 -> P=2/4, R=1 -> AP = 1/2 + 1/2 * 1/2 = 0.75
+    # class 0: first three score 0.5, the last 0.1: threshold 0.5 -> P=2/3, R=1 -> AP = 2/3
+    assert abs(ev.metrics["test/macro_pr_auc"] - (0.75 + 2 / 3) / 2) < 1e-15
+
+
+def test_one_vs_rest_scores_reject_nan_like_scikit_learn():
+    y = np.array([0, 1, 0, 1])
+    with pytest.raises(ValueError, match="NaN"):
+        evaluate(y, y, np.full((4, 2), np.nan), ("a", "b"), majority_class=0)
