@@ -221,8 +221,8 @@ class Writer:
     """Where a run's MLflow writes happen: now (`background=False`), or on one background thread,
     in the order they were submitted, so that a sweep's next job trains while the last one's
     figure, metrics and artifacts are written. The thread finishes its queue before the process
-    exits (concurrent.futures joins it at interpreter shutdown); `wait()` drains it sooner. At
-    most `ahead` runs' finishing work is queued before a new run waits for the oldest."""
+    exits (concurrent.futures joins it at interpreter shutdown); `wait()` drains it sooner. A new
+    run starts only when at most `ahead` earlier writes (the last run's finishing) are pending."""
 
     def __init__(self, background: bool, ahead: int = 1):
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="mlflow-writer") if background else None

@@ -37,9 +37,8 @@ def peak_rss_bytes() -> int:
     return 0
 
 
-def one_size(n_rows: int, pipeline_memory: bool = True) -> dict:
-    """In a fresh process: train EPOCHS epochs on n_rows (+ n_rows/4 validation rows), the arrays
-    in the data pipeline's memory (shared with TensorFlow) or, if not, plain NumPy arrays (copied once)."""
+def train_epochs(n_rows: int, X, y, X_val, y_val) -> list[float]:
+    """Seconds per epoch of the training path (validation included) on one fresh model."""
     import numpy as np
     from common import epoch_times, trainer_cfg
 
@@ -49,14 +48,38 @@ def one_size(n_rows: int, pipeline_memory: bool = True) -> dict:
 
     training.seed_everything(0)
     model = build_mlp((157,), 5, np.zeros(5), widths=(64, 32, 32, 16))
-    Path("/proc/self/clear_refs").write_text("5") if Path("/proc/self/clear_refs").exists() else None  # reset VmHWM
-    baseline = rss_bytes()
-    X, y = profile_data(n_rows, pipeline_memory=pipeline_memory)
-    X_val, y_val = profile_data(n_rows // 4, seed=1, pipeline_memory=pipeline_memory)
     epochs = epochs_for(n_rows)
     cfg = trainer_cfg(epochs=epochs, patience=epochs + 1, jit_compile=True)
     with epoch_times() as times:
         training.fit(model, categorical_crossentropy("softmax"), X, y, None, X_val, y_val, 5, cfg)
+    return times
+
+
+def epoch_times_interleaved(rounds: int) -> dict[int, list[float]]:
+    """Time per epoch at every size in this one process, sizes interleaved round by round (ABBA),
+    so that the machine's drift over minutes (seen here: the same epoch 1.5x slower in one minute
+    than in the next) hits every size alike; one median per size and round (first epoch left out)."""
+    data = {n: (*profile_data(n), *profile_data(n // 4, seed=1)) for n in SIZES}
+    out: dict[int, list[float]] = {n: [] for n in SIZES}
+    for r in range(rounds):
+        for n in (SIZES if r % 2 == 0 else SIZES[::-1]):
+            out[n].append(median(train_epochs(n, *data[n])[1:]))
+    return out
+
+
+def one_size(n_rows: int, pipeline_memory: bool = True) -> dict:
+    """In a fresh process: train EPOCHS epochs on n_rows (+ n_rows/4 validation rows), the arrays
+    in the data pipeline's memory (shared with TensorFlow) or, if not, plain NumPy arrays (copied once)."""
+    import numpy as np
+
+    from imbalance_lab.models.mlp import build_mlp
+
+    build_mlp((157,), 5, np.zeros(5), widths=(64, 32, 32, 16))  # TensorFlow and Keras loaded before the baseline
+    Path("/proc/self/clear_refs").write_text("5") if Path("/proc/self/clear_refs").exists() else None  # reset VmHWM
+    baseline = rss_bytes()
+    X, y = profile_data(n_rows, pipeline_memory=pipeline_memory)
+    X_val, y_val = profile_data(n_rows // 4, seed=1, pipeline_memory=pipeline_memory)
+    times = train_epochs(n_rows, X, y, X_val, y_val)
     return {"rows": n_rows, "epoch_s": median(times[1:]), "peak_extra": peak_rss_bytes() - baseline,
             "train_bytes": X.nbytes + y.nbytes, "val_bytes": X_val.nbytes + y_val.nbytes}
 
@@ -96,25 +119,33 @@ def main():
         for n in (SIZES if r % 2 == 0 else SIZES[::-1]):
             growth[n].append(in_subprocess(["--size", str(n)], timeout=None))
     largest = SIZES[-1]
+    in_process = epoch_times_interleaved(3 if QUICK else 5)
     foreign = [in_subprocess(["--size-foreign", str(largest)], timeout=None) for _ in range(ROUNDS)]
-    per_row_largest = median([g["epoch_s"] for g in growth[largest]]) / largest
+    per_row_largest = median(in_process[largest]) / largest
     rows = ["| training rows | s/epoch (median) | s/epoch per 100k rows | vs linear from the largest | "
-            "peak memory above baseline | / training data size |", "| --- | --- | --- | --- | --- | --- |"]
+            "s/epoch, fresh process per size | peak memory above baseline | / training data size |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]
     for n in SIZES:
-        epoch_s = median([g["epoch_s"] for g in growth[n]])
+        epoch_s = median(in_process[n])
         extra = median([g["peak_extra"] for g in growth[n]])
         data = growth[n][0]["train_bytes"]
-        rows.append(f"| {n:,} | {epoch_s:.3f} | {epoch_s / n * 1e5:.3f} | {epoch_s / (per_row_largest * n):.2f}x | "
-                    f"{extra / 2**20:.0f} MiB | **{extra / data:.2f}x** |")
+        alone = median([g["epoch_s"] for g in growth[n]])
+        rows.append(f"| {n:,} | {epoch_s:.3f} | {epoch_s / n * 1e5:.3f} | **{epoch_s / (per_row_largest * n):.2f}x** | "
+                    f"{alone:.3f} | {extra / 2**20:.0f} MiB | **{extra / data:.2f}x** |")
     extra = median([g["peak_extra"] for g in foreign])
     rows.append(f"| {largest:,}, plain NumPy arrays (not from the pipeline: copied once) | "
-                f"{median([g['epoch_s'] for g in foreign]):.3f} | | | {extra / 2**20:.0f} MiB | "
+                f" | | | {median([g['epoch_s'] for g in foreign]):.3f} | {extra / 2**20:.0f} MiB | "
                 f"**{extra / foreign[0]['train_bytes']:.2f}x** |")
     small, large = median([g["peak_extra"] for g in growth[SIZES[0]]]), median([g["peak_extra"] for g in growth[largest]])
     data_small, data_large = growth[SIZES[0]][0]["train_bytes"], growth[largest][0]["train_bytes"]
     rows += ["", f"Marginal memory: from {SIZES[0]:,} to {largest:,} rows the peak grows "
              f"{(large - small) / (data_large - data_small):.2f} bytes per byte of training data (the fixed part, "
              f"{small / 2**20:.0f} MiB at {SIZES[0]:,} rows, is TensorFlow's runtime and XLA compiling, not data)."]
+    rows += ["", f"s/epoch (median): all sizes trained in one process, interleaved over {len(in_process[largest])} rounds "
+             "(ABBA), median over rounds of each round's median epoch (first epoch, with XLA compiling, left out); "
+             "per round: " + "; ".join(f"{n:,}: " + ", ".join(f"{t:.3f}" for t in in_process[n]) for n in SIZES)
+             + ". The fresh-process column times each size in its own process (where its memory is measured): "
+             "the machine drifts between processes, so it is shown, not used for the linearity ratio."]
     rows += ["", "Per epoch includes the validation pass (a quarter as many rows as training). Peak memory = the "
              "process's peak RSS minus its RSS before the data were made (TensorFlow and the model loaded), so it "
              "counts the training and validation arrays, any tensor copies and everything fit allocates; the "
