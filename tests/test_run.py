@@ -114,6 +114,20 @@ def test_background_writes_log_the_same_run_and_report_it_when_done(make_cfg, st
     assert names == sorted(a.path for a in c.list_artifacts(now.info.run_id)) and "confusion_matrix.png" in names
 
 
+def test_a_config_listed_twice_trains_once_even_while_its_first_run_is_being_written(make_cfg, store):
+    from imbalance_lab import tracking
+
+    cfg, choices = make_cfg()
+    writer = tracking.Writer(background=True)
+    reported = []
+    execute(cfg, choices, writer=writer, report=reported.append)
+    execute(cfg, choices, writer=writer, report=reported.append)  # at once: the first is still being written
+    writer.wait()
+    assert [r.status for r in reported] == ["FINISHED", "SKIPPED"] and reported[0].run_id == reported[1].run_id
+    c = client(store)
+    assert len(c.search_runs([c.get_experiment_by_name("test").experiment_id])) == 1
+
+
 def test_a_background_write_that_fails_ends_its_run_failed_and_says_so(make_cfg, store, monkeypatch):
     from imbalance_lab import run as recipe
     from imbalance_lab import tracking

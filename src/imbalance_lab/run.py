@@ -83,6 +83,8 @@ def execute(cfg: DictConfig, choices: dict[str, str], parent: dict | None = None
     `writer` (default: write now) may do the run's MLflow writes on a background thread; `report`
     receives the final JobResult once they are done (or failed); exceptions of the recipe propagate."""
     key, name = run_key(cfg), run_name(choices, cfg.seed)
+    writer = writer or tracking.Writer(background=False)
+    writer.settle(key)
     client = tracking.client_for(cfg.tracking.uri)
     exp_id = tracking.experiment_id(client, cfg.tracking.experiment)
     done = None if cfg.tracking.rerun else tracking.finished_run_id(client, exp_id, key)
@@ -93,8 +95,7 @@ def execute(cfg: DictConfig, choices: dict[str, str], parent: dict | None = None
     findings = doctor.lint_config(cfg, choices)
     tags = {"run_key": key, **choices, **tracking.child_tags(parent),
             "doctor.warnings": doctor.warning_codes(findings)}
-    run = tracking.QueuedRun(writer or tracking.Writer(background=False), client, exp_id, name, tags,
-                             flat_params(cfg, choices))
+    run = tracking.QueuedRun(writer, client, exp_id, name, tags, flat_params(cfg, choices))
     try:
         output = train_and_evaluate(cfg)
         findings = doctor.lint_config(cfg, choices, output.data) + doctor.after_training(

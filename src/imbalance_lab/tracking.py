@@ -227,6 +227,7 @@ class Writer:
     def __init__(self, background: bool, ahead: int = 1):
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="mlflow-writer") if background else None
         self._pending: list[Future] = []
+        self._keys: set[str] = set()  # run_keys of the runs submitted here
         self.ahead = ahead
 
     @property
@@ -249,6 +250,12 @@ class Writer:
         while self._pending:
             self._pending.pop(0).result()
 
+    def settle(self, run_key: str) -> None:
+        """Before a skip check: a run of the same key submitted here is written to the end first, so
+        that a sweep listing one config twice trains it once."""
+        if run_key in self._keys:
+            self.wait()
+
 
 class QueuedRun:
     """One MLflow run whose writes go through a Writer in order: create (RUNNING, with its params),
@@ -260,6 +267,7 @@ class QueuedRun:
         self.writer, self.client, self.name = writer, client, name
         self.run_id: str | None = None
         self.failure: str | None = None
+        writer._keys.add(tags.get("run_key", ""))
         writer.throttle()
         writer.submit(self._create, exp_id, tags, params)
 
