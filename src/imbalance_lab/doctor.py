@@ -28,7 +28,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from imbalance_lab.errors import ImbalanceLabError
-from imbalance_lab.evaluation import macro_f1
+from imbalance_lab.evaluation import naive_macro_f1
 from imbalance_lab.paths import CONF_DIR
 
 # Thresholds: above these a number stops being noise and becomes a finding.
@@ -76,11 +76,6 @@ def option_exists(group: str, option: str) -> bool:
 
 def _pct(x: float) -> str:
     return f"{100 * x:.2f} %"
-
-
-def _shares(counts, labels) -> str:
-    counts = np.asarray(counts, dtype=float)
-    return ", ".join(f"{label} {_pct(c / counts.sum())}" for label, c in zip(labels, counts, strict=True))
 
 
 # -- Keras's `accuracy` under binary cross-entropy ----------------------------------------------
@@ -431,7 +426,7 @@ def after_training(data, evaluation, history: list[dict]) -> list[Finding]:
             "judge runs by test/macro_f1 against naive/macro_f1, and sweep the suggested remedies.",
             {"accuracy": accuracy, "naive_accuracy": naive_accuracy, "macro_f1": f1, "naive_macro_f1": naive_f1},
         ))
-    naive_val = macro_f1(data.y_val, np.full_like(data.y_val, majority), data.n_classes)
+    naive_val = naive_macro_f1(data.y_val, majority, data.n_classes)
     best_val = max((row["val/macro_f1"] for row in history), default=float("nan"))
     if history and best_val <= naive_val + 1e-12:
         findings.append(Finding(

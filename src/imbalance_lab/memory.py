@@ -31,8 +31,10 @@ def is_aligned(a: np.ndarray, dtype="float32") -> bool:
 def aligned(a, dtype="float32") -> np.ndarray:
     """`a` itself if it is already shareable as `dtype`, else one aligned copy."""
     a = np.asarray(a)
-    if is_aligned(a, dtype):
-        return a
+    return a if is_aligned(a, dtype) else _aligned_copy(a, dtype)
+
+
+def _aligned_copy(a: np.ndarray, dtype) -> np.ndarray:
     out = aligned_empty(a.shape, dtype)
     out[...] = a
     return out
@@ -52,6 +54,5 @@ def as_tensor(a, dtype="float32"):
         try:
             view.flags.writeable = True
         except ValueError:  # memory we do not own as writeable: copy once
-            view = aligned_empty(a.shape, dtype)
-            view[...] = a
+            view = _aligned_copy(a, dtype)
     return tf.experimental.dlpack.from_dlpack(view.__dlpack__())

@@ -15,7 +15,6 @@ from collections import OrderedDict
 
 from omegaconf import DictConfig, OmegaConf
 
-from imbalance_lab.memory import aligned
 from imbalance_lab.remedies.sampling import Resampled, make_sampler, resample
 
 _cache: OrderedDict[tuple, Resampled] = OrderedDict()
@@ -44,7 +43,6 @@ def cached_resample(sampler_cfg: DictConfig | None, seed: int, X, y, labels, fin
         return _cache[key]
     result = resample(make_sampler(sampler_cfg, seed), X, y, labels)
     computed["count"] += 1
-    result.X = aligned(result.X)  # shareable with TensorFlow without a copy (memory.py)
     result.X.flags.writeable = False
     result.y.flags.writeable = False
     _cache[key] = result

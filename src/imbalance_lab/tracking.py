@@ -241,8 +241,9 @@ class Writer:
         self._pending = [f for f in self._pending if not f.done()]
         self._pending.append(self._pool.submit(fn, *args))
 
-    def throttle(self) -> None:
-        """Wait until at most `ahead` submitted tasks are still queued or running."""
+    def admit(self, run_key: str) -> None:
+        """A new run of `run_key` may start once at most `ahead` earlier tasks are queued or running."""
+        self._keys.add(run_key)
         while len(self._pending) > self.ahead:
             self._pending.pop(0).result()
 
@@ -267,8 +268,7 @@ class QueuedRun:
         self.writer, self.client, self.name = writer, client, name
         self.run_id: str | None = None
         self.failure: str | None = None
-        writer._keys.add(tags.get("run_key", ""))
-        writer.throttle()
+        writer.admit(tags.get("run_key", ""))
         writer.submit(self._create, exp_id, tags, params)
 
     def _create(self, exp_id: str, tags: dict[str, str], params: dict[str, str]) -> None:

@@ -66,7 +66,7 @@ def load_splits(dataset_cfg: DictConfig | dict, seed: int) -> Splits:
 @lru_cache(maxsize=4)
 def _load_splits_cached(dataset_json: str, seed: int) -> Splits:
     cfg: dict[str, Any] = json.loads(dataset_json)
-    raw = _load_raw(cfg)
+    raw = _load_raw(json.dumps({k: v for k, v in cfg.items() if k not in SPLIT_KEYS}, sort_keys=True))
     labels, encode = _label_encoder(raw)
     y = encode(raw.y)
     val_size, test_size = float(cfg.get("val_size", 0.2)), float(cfg.get("test_size", 0.2))
@@ -87,13 +87,21 @@ def _load_splits_cached(dataset_json: str, seed: int) -> Splits:
                   fingerprint=_fingerprint(arrays), description=raw.description, source=raw.source)
 
 
-def _load_raw(cfg: dict[str, Any]) -> RawData:
+@lru_cache(maxsize=2)
+def _load_raw(loader_json: str) -> RawData:
+    """The loader's rows, read or generated once per process: they do not depend on the run's seed
+    (a sweep over seeds would otherwise re-read the file or re-generate the profile for each).
+    Read-only, since every run that splits them shares them."""
+    cfg: dict[str, Any] = json.loads(loader_json)
     target = cfg.get("_target_")
     if not target:
         raise ImbalanceLabError("The dataset config has no `_target_` loader; choose an option such as dataset=digits.")
     loader = get_method(target)
-    kwargs = {k: v for k, v in cfg.items() if not k.startswith("_") and k not in SPLIT_KEYS}
-    return loader(**kwargs)
+    raw = loader(**{k: v for k, v in cfg.items() if not k.startswith("_")})
+    for a in (raw.X, raw.y, raw.X_test, raw.y_test):
+        if isinstance(a, np.ndarray):
+            a.setflags(write=False)
+    return raw
 
 
 def _label_encoder(raw: RawData):

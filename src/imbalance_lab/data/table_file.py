@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pandas as pd
+from hydra.utils import to_absolute_path
 
 from imbalance_lab.data.raw import RawData
 from imbalance_lab.data.tabular import frame_to_raw
@@ -33,21 +34,11 @@ def load_table(path: str | None = None, target: str | None = None, test_path: st
 
 def resolve_user_path(path: str, key: str) -> Path:
     """Relative paths are relative to where the user ran the command, not Hydra's output folder."""
-    candidate = Path(os.path.expanduser(str(path)))
-    if not candidate.is_absolute():
-        candidate = _launch_dir() / candidate
+    candidate = Path(to_absolute_path(os.path.expanduser(str(path))))  # Hydra's: from the launch directory
     if not candidate.is_file():
         raise ImbalanceLabError(f"{key}={path} does not exist (looked for {candidate}); give the path of an existing "
                                 f"file, absolute or relative to where you run the command.")
     return candidate
-
-
-def _launch_dir() -> Path:
-    from hydra.core.hydra_config import HydraConfig
-
-    if HydraConfig.initialized():
-        return Path(HydraConfig.get().runtime.cwd)
-    return Path.cwd()
 
 
 def read_table(path: Path) -> pd.DataFrame:

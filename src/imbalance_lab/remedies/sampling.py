@@ -16,6 +16,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from imbalance_lab.errors import ImbalanceLabError
+from imbalance_lab.memory import aligned
 
 
 @dataclass
@@ -60,7 +61,7 @@ def resample(sampler, X: np.ndarray, y: np.ndarray, labels: tuple[str, ...]) -> 
         X_res, y_res = sampler.fit_resample(flat, y)
     except ValueError as err:
         raise ImbalanceLabError(f"{type(sampler).__name__} failed on the training split: {err}") from None
-    X_res = np.asarray(X_res, dtype="float32").reshape((-1, *X.shape[1:]))
+    X_res = aligned(X_res).reshape((-1, *X.shape[1:]))  # float32, shareable with TensorFlow: one copy at most
     y_res = np.asarray(y_res)
     return Resampled(X_res, y_res, before, np.bincount(y_res, minlength=k).tolist(), type(sampler).__name__)
 

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
+from imbalance_lab import tracking
 from imbalance_lab.errors import ImbalanceLabError
 from imbalance_lab.report import plots, render, stats, tables
 from imbalance_lab.report.runs import StudyRuns, combination_columns, data_column, load_runs, varying_axes
@@ -96,7 +97,7 @@ def log_to_parent(report: Report, folder: Path) -> str | None:
     """The report and its figures become artifacts of the sweep's parent run (under report/)."""
     run_id = report.runs.parent_run_id
     if run_id:
-        MlflowClient(tracking_uri=report.runs.uri).log_artifacts(run_id, str(folder), ARTIFACT_DIR)
+        tracking.client_for(report.runs.uri).log_artifacts(run_id, str(folder), ARTIFACT_DIR)
     return run_id
 
 
@@ -154,7 +155,7 @@ def _confusion_panels(report: Report) -> dict[str, tuple[list, np.ndarray]]:
         wanted.append((f"best: {ranked[0]}" if first != report.baseline else
                        f"best after the baseline: {ranked[0]}", ranked[0]))
     labels = tables.combination_label(report.runs.finished, report.columns)
-    client = MlflowClient(tracking_uri=report.runs.uri)
+    client = tracking.client_for(report.runs.uri)  # retried while sweep workers hold the store
     panels = {}
     for title, combination in wanted:
         run_ids = report.runs.finished.loc[labels == combination, "run_id"].head(20)

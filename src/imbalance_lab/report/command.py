@@ -33,9 +33,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from imbalance_lab.report.build import build  # matplotlib and MLflow: not needed for --help
+    args = parser().parse_args(argv)  # --help and bad arguments end here, before the imports below
+    from imbalance_lab.report.build import build  # matplotlib, MLflow, scipy, pandas: seconds to import
 
-    args = parser().parse_args(argv)
     heatmap = tuple(a.strip() for a in args.heatmap.split(","))
     try:
         if len(heatmap) != 2:

@@ -257,9 +257,7 @@ def confusion_pair_png(panels: dict[str, tuple[list, np.ndarray]], path: str | P
     """Row-normalised confusion matrices (recall per true class) side by side, one per title."""
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.4), squeeze=False)
     for ax, (title, (labels, cm)) in zip(axes[0], panels.items(), strict=True):
-        cm = np.asarray(cm, dtype=float)
-        rows = cm.sum(axis=1, keepdims=True)
-        normalised = np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0)
+        normalised = row_normalised(np.asarray(cm, dtype=float))
         k = len(labels)
         ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
         ax.set(xticks=range(k), yticks=range(k), xticklabels=labels, yticklabels=labels, xlabel="predicted",
