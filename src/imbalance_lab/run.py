@@ -21,11 +21,12 @@ from imbalance_lab.remedies.bias import class_priors
 from imbalance_lab.remedies.losses import activate
 from imbalance_lab.remedies.sampling import Resampled
 from imbalance_lab.remedies.weighting import NORMALISATION, sample_weights
-from imbalance_lab.report.plots import confusion_matrix_png
 from imbalance_lab.resample_cache import cached_resample
 from imbalance_lab.training import TrainResult, fit, predict_logits, seed_everything
 
 log = logging.getLogger(__name__)
+# Drawn where the run is written (maybe the writer process): report/plots.py, with Pillow.
+CONFUSION_PNG = "imbalance_lab.report.plots:confusion_matrix_png"
 
 
 @dataclass
@@ -80,7 +81,7 @@ def train_and_evaluate(cfg: DictConfig) -> RunOutput:
 def execute(cfg: DictConfig, choices: dict[str, str], parent: dict | None = None,
             writer: tracking.Writer | None = None, report: Callable[[JobResult], None] | None = None) -> JobResult:
     """Skip if this config already FINISHED; else train in an MLflow run that always ends.
-    `writer` (default: write now) may do the run's MLflow writes on a background thread; `report`
+    `writer` (default: write now) may do the run's MLflow writes in its background process; `report`
     receives the final JobResult once they are done (or failed); exceptions of the recipe propagate."""
     key, name = run_key(cfg), run_name(choices, cfg.seed)
     writer = writer or tracking.Writer(background=False)
@@ -95,11 +96,12 @@ def execute(cfg: DictConfig, choices: dict[str, str], parent: dict | None = None
     findings = doctor.lint_config(cfg, choices)
     tags = {"run_key": key, **choices, **tracking.child_tags(parent),
             "doctor.warnings": doctor.warning_codes(findings)}
-    run = tracking.QueuedRun(writer, client, exp_id, name, tags, flat_params(cfg, choices))
+    run = tracking.QueuedRun(writer, cfg.tracking.uri, exp_id, name, tags, flat_params(cfg, choices))
     try:
         output = train_and_evaluate(cfg)
         findings = doctor.lint_config(cfg, choices, output.data) + doctor.after_training(
             output.data, output.evaluation, output.fitted.history)
+        payload = run_payload(cfg, output, findings, dataset_name(cfg, choices))
     except KeyboardInterrupt:
         run.end("KILLED", "interrupted (Ctrl-C)")
         raise
@@ -111,7 +113,7 @@ def execute(cfg: DictConfig, choices: dict[str, str], parent: dict | None = None
     log.info("%s trained: test/macro_f1 %.4f (naive %.4f), %d of %d classes predicted%s", name, macro,
              ev.metrics["naive/macro_f1"], ev.n_predicted_classes, output.data.n_classes,
              "  COLLAPSED" if ev.collapsed else "")
-    run.finish(lambda recorder: log_run(recorder, cfg, output, findings, dataset_name(cfg, choices)),
+    run.finish(payload,
                lambda status, run_id, reason: _reported(
                    JobResult(status, run_id, name, key, reason, macro if status == "FINISHED" else None), report))
     return JobResult("FINISHED", run.run_id, name, key, macro_f1=macro)
@@ -123,30 +125,27 @@ def _reported(result: JobResult, report: Callable[[JobResult], None] | None) -> 
     return result
 
 
-def log_run(recorder: tracking.RunRecorder, cfg: DictConfig, out: RunOutput, findings, dataset: str) -> None:
-    """Everything a finished run receives: metrics, curves, params and tags in one batch, the
+def run_payload(cfg: DictConfig, out: RunOutput, findings, dataset: str) -> tracking.RunPayload:
+    """Everything a finished run receives: metrics, curves, params and tags (one batch), the
     artifacts, and the training rows as an MLflow dataset input (the UI's Dataset column)."""
     ev, data = out.evaluation, out.data
-    recorder.log_batch(
+    return tracking.RunPayload(
         metrics={**ev.metrics, "dataset.imbalance_ratio": data.imbalance_ratio}, history=out.fitted.history,
         params={f"dataset.class_counts.{split}": json.dumps(dict(zip(data.labels, data.class_counts(split).tolist())))
                 for split in ("train", "val", "test")},
         tags={"collapsed": str(ev.collapsed).lower(), "dataset.fingerprint": data.fingerprint,
-              "doctor.warnings": doctor.warning_codes(findings)})
-    with tracking.tempdir() as tmp:
-        folder = Path(tmp)
-        confusion_matrix_png(ev.confusion, data.labels, folder / "confusion_matrix.png",
-                             title=f"test macro-F1 {ev.metrics['test/macro_f1']:.3f}")
-        _write_json(folder / "confusion_matrix.json", {
-            "labels": list(data.labels), "matrix": ev.confusion.tolist(), "rows": "true", "columns": "predicted"})
-        _write_json(folder / "classification_report.json", ev.report)
-        _write_json(folder / "remedies.json", remedies_summary(out))
-        _write_json(folder / "doctor.json", [f.as_dict() for f in findings])
-        (folder / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-        _history_csv(out.fitted, folder / "history.csv")
-        recorder.log_artifacts(folder)
-    tracking.log_dataset_input(recorder.client, recorder.run_id, data.X_train, np.asarray(data.labels)[data.y_train],
-                               dataset, data.source, data.fingerprint)
+              "doctor.warnings": doctor.warning_codes(findings)},
+        texts={"confusion_matrix.json": _json({"labels": list(data.labels), "matrix": ev.confusion.tolist(),
+                                                "rows": "true", "columns": "predicted"}),
+               "classification_report.json": _json(ev.report),
+               "remedies.json": _json(remedies_summary(out)),
+               "doctor.json": _json([f.as_dict() for f in findings]),
+               "config.yaml": OmegaConf.to_yaml(cfg, resolve=True),
+               "history.csv": _history_csv(out.fitted)},
+        figures={"confusion_matrix.png": (CONFUSION_PNG, {
+            "cm": ev.confusion, "labels": list(data.labels), "title": f"test macro-F1 {ev.metrics['test/macro_f1']:.3f}"})},
+        dataset=tracking.dataset_input(data.X_train, np.asarray(data.labels)[data.y_train], dataset, data.source,
+                                       data.fingerprint))
 
 
 def dataset_name(cfg: DictConfig, choices: dict[str, str]) -> str:
@@ -182,11 +181,11 @@ def _per_label(details: dict, labels: list[str]) -> dict:
             for k, v in details.items()}
 
 
-def _write_json(path: Path, payload) -> None:
-    path.write_text(json.dumps(payload, indent=2, default=float))
+def _json(payload) -> str:
+    return json.dumps(payload, indent=2, default=float)
 
 
-def _history_csv(fitted: TrainResult, path: Path) -> None:
+def _history_csv(fitted: TrainResult) -> str:
     columns = ["epoch", "train/loss", "val/loss", "val/macro_f1"]
     lines = [",".join(columns)] + [",".join(str(row[c]) for c in columns) for row in fitted.history]
-    path.write_text("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"

@@ -30,17 +30,18 @@ RESULT_FILE = "job_result.json"
 def run_job(cfg: DictConfig):
     """The Hydra task. In a sweep a failure is recorded and the sweep goes on; a single run
     that fails prints one sentence and exits non-zero."""
-    from imbalance_lab.run import JobResult, execute  # imports TensorFlow: not needed for --help
-
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    # the writer process (in-process sweeps) starts before TensorFlow is imported, and alongside it
+    writer = tracking.background_writer() if multirun and in_process(hydra_cfg.launcher) else None
+    from imbalance_lab.run import JobResult, execute  # imports TensorFlow: not needed for --help
+
     limit_tf_threads(threads_per_job(hydra_cfg.launcher))
     parent = tracking.read_parent(Path(hydra_cfg.sweep.dir)) if multirun else None
     if not multirun:
         _mark_orphans(cfg)
     gradients_before = set(_gradient_registry())
     result_file = Path(hydra_cfg.runtime.output_dir) / RESULT_FILE
-    writer = tracking.background_writer() if multirun and in_process(hydra_cfg.launcher) else None
     try:
         result = execute(cfg, choices_from_hydra(), parent, writer, report=lambda r: write_result(result_file, r))
     except ImbalanceLabError as err:

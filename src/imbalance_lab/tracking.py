@@ -7,8 +7,10 @@ that many runs in one process, and runs in several processes, never step on each
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import logging
+import multiprocessing
 import os
 import socket
 import subprocess
@@ -16,8 +18,10 @@ import sys
 import tempfile
 import time
 import traceback
+import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlparse
@@ -198,14 +202,10 @@ class RunRecorder:
             self.client.log_batch(self.run_id, metrics=m, params=p, tags=t)
             items, param_items, tag_items = items[len(m):], param_items[100:], tag_items[100:]
 
-    def log_artifacts(self, local_dir: str | Path) -> None:
-        self.client.log_artifacts(self.run_id, str(local_dir))
 
-
-def log_dataset_input(client: MlflowClient, run_id: str, features, targets, name: str, source: str,
-                      digest: str, context: str = "train") -> None:
-    """The data as an MLflow dataset input (what `mlflow.log_input` records), so that the UI's
-    Dataset column shows it; by run id, not through a fluent active run."""
+def dataset_input(features, targets, name: str, source: str, digest: str, context: str = "train"):
+    """The data as an MLflow DatasetInput (what `mlflow.log_input` records, so that the UI's Dataset
+    column shows it): schema and shape only, so it is small enough to hand to the writer."""
     import mlflow.data
     from mlflow.data.sources import CodeDatasetSource, LocalArtifactDatasetSource
     from mlflow.entities import DatasetInput, InputTag
@@ -214,19 +214,118 @@ def log_dataset_input(client: MlflowClient, run_id: str, features, targets, name
     origin = LocalArtifactDatasetSource(source) if source and Path(source).is_file() else \
         CodeDatasetSource({"loader": source or name})
     dataset = mlflow.data.from_numpy(features, source=origin, targets=targets, name=name, digest=digest[:36])
-    client.log_inputs(run_id, [DatasetInput(dataset._to_mlflow_entity(), [InputTag("mlflow.data.context", context)])])
+    return DatasetInput(dataset._to_mlflow_entity(), [InputTag("mlflow.data.context", context)])
+
+
+@dataclass
+class RunPayload:
+    """Everything a finished run receives, as plain data (it may cross to the writer process):
+    metrics, curves, params and tags for one batch; artifacts as texts and as figures drawn by
+    `drawer` ("module:function", called as function(path=..., **kwargs)); the dataset input."""
+    metrics: dict[str, float]
+    history: list[dict]
+    params: dict[str, str]
+    tags: dict[str, str]
+    texts: dict[str, str] = field(default_factory=dict)
+    figures: dict[str, tuple[str, dict]] = field(default_factory=dict)
+    dataset: object | None = None
+
+
+def write_payload(client: MlflowClient, run_id: str, payload: RunPayload) -> None:
+    RunRecorder(client, run_id).log_batch(payload.metrics, payload.history, payload.params, payload.tags)
+    with tempdir() as tmp:
+        folder = Path(tmp)
+        for name, text in payload.texts.items():
+            (folder / name).write_text(text)
+        for name, (drawer, kwargs) in payload.figures.items():
+            module, function = drawer.split(":")
+            getattr(importlib.import_module(module), function)(path=folder / name, **kwargs)
+        client.log_artifacts(run_id, str(folder))
+    if payload.dataset is not None:
+        client.log_inputs(run_id, [payload.dataset])
+
+
+# The MLflow side of QueuedRun. These run where the Writer writes (this process, or its writer
+# process), in submission order; a run is known there by a token until MLflow gives it an id.
+_runs: dict[str, str] = {}       # token -> run id
+_failures: dict[str, str] = {}   # token -> why its writes failed
+_clients: dict[str, LockRetryingClient] = {}
+
+
+def _client(uri: str) -> LockRetryingClient:
+    if uri not in _clients:
+        _clients[uri] = client_for(uri)
+    return _clients[uri]
+
+
+def _create_run(uri: str, token: str, exp_id: str, name: str, tags: dict[str, str], params: dict[str, str],
+                strict: bool) -> str | None:
+    """Open the run RUNNING with its tags and params; its id."""
+    client = _client(uri)
+    try:
+        _runs[token] = client.create_run(exp_id, run_name=name, tags=tags).info.run_id
+        RunRecorder(client, _runs[token]).log_batch(params=params)
+    except Exception as err:
+        _write_failed(client, token, err, strict)
+    return _runs.get(token)
+
+
+def _finish_run(uri: str, token: str, payload: RunPayload, strict: bool) -> tuple[str, str | None, str]:
+    """Log the payload, then FINISHED; (status, run id, reason)."""
+    client = _client(uri)
+    if token not in _failures:
+        try:
+            write_payload(client, _runs[token], payload)
+            client.set_terminated(_runs[token], status="FINISHED")
+        except Exception as err:
+            _write_failed(client, token, err, strict)
+    failure = _failures.pop(token, "")
+    return ("FAILED" if failure else "FINISHED"), _runs.pop(token, None), failure
+
+
+def _end_run(uri: str, token: str, status: str, error: str, tb: str | None) -> None:
+    _failures.pop(token, None)
+    run_id = _runs.pop(token, None)
+    if run_id is not None:
+        with contextlib.suppress(Exception):
+            _end(_client(uri), run_id, status, error, tb)
+
+
+def _write_failed(client: MlflowClient, token: str, err: Exception, strict: bool) -> None:
+    """A write failed: the run ends FAILED with the error; raised when writing now (`strict`), else
+    kept for the run's report."""
+    _failures[token] = f"logging to MLflow failed: {type(err).__name__}: {err}"
+    if token in _runs:
+        with contextlib.suppress(Exception):
+            _end(client, _runs[token], "FAILED", _failures[token], traceback.format_exc())
+    if strict:
+        _failures.pop(token)
+        _runs.pop(token, None)
+        raise err
+    log.error("%s\n%s", _failures[token], traceback.format_exc())
+
+
+def _writer_started() -> None:
+    """In the writer process: no TensorFlow, only the store (its logging goes to the terminal).
+    The store's code is imported now (~1 s), not later under the store-opening lock."""
+    logging.basicConfig(level=logging.WARNING, format="[mlflow-writer] %(levelname)s %(message)s")
+    importlib.import_module("mlflow.store.tracking.sqlalchemy_store")
 
 
 class Writer:
-    """Where a run's MLflow writes happen: now (`background=False`), or on one background thread,
-    in the order they were submitted, so that a sweep's next job trains while the last one's
-    figure, metrics and artifacts are written. The thread finishes its queue before the process
-    exits (concurrent.futures joins it at interpreter shutdown); `wait()` drains it sooner. A new
-    run starts only when at most `ahead` earlier writes (the last run's finishing) are pending."""
+    """Where a run's MLflow writes happen: now (`background=False`), or in order in one writer
+    process, so that a sweep's next job trains while the last one's figure, metrics and artifacts
+    are written; a process (not a thread) because MLflow's store is Python that would otherwise
+    compete with training for the GIL. The process finishes its queue before this one exits
+    (concurrent.futures joins it at interpreter shutdown); `wait()` drains it sooner. A new run
+    starts only when at most `ahead` earlier writes (the last run's finishing) are pending."""
 
     def __init__(self, background: bool, ahead: int = 1):
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="mlflow-writer") if background else None
+        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=_writer_started) if background else None
         self._pending: list[Future] = []
+        if self._pool is not None:  # start it now: it imports MLflow while this process goes on
+            self.submit(_writer_started)
         self._keys: set[str] = set()  # run_keys of the runs submitted here
         self.ahead = ahead
 
@@ -234,12 +333,27 @@ class Writer:
     def background(self) -> bool:
         return self._pool is not None
 
-    def submit(self, fn, *args) -> None:
+    def submit(self, fn, *args, then: Callable | None = None) -> None:
+        """`fn(*args)` here and now (its errors raised), or queued in the writer process; then
+        `then(result, error)` here (in the background: once `fn` is done, before `wait()` returns)."""
         if self._pool is None:
-            fn(*args)
+            result = fn(*args)
+            if then is not None:
+                then(result, None)
             return
+        settled: Future = Future()
+
+        def settle(written: Future) -> None:
+            try:
+                if then is not None:
+                    error = written.exception()
+                    then(None if error else written.result(), error)
+            finally:
+                settled.set_result(None)
+
         self._pending = [f for f in self._pending if not f.done()]
-        self._pending.append(self._pool.submit(fn, *args))
+        self._pending.append(settled)
+        self._pool.submit(fn, *args).add_done_callback(settle)
 
     def admit(self, run_key: str) -> None:
         """A new run of `run_key` may start once at most `ahead` earlier tasks are queued or running."""
@@ -261,51 +375,33 @@ class Writer:
 class QueuedRun:
     """One MLflow run whose writes go through a Writer in order: create (RUNNING, with its params),
     then either finish (log, then FINISHED) or end (FAILED / KILLED with the error). A write that
-    fails on the background thread ends the run FAILED and is reported, never lost silently."""
+    fails in the background ends the run FAILED and is reported, never lost silently."""
 
-    def __init__(self, writer: Writer, client: MlflowClient, exp_id: str, name: str, tags: dict[str, str],
+    def __init__(self, writer: Writer, uri: str, exp_id: str, name: str, tags: dict[str, str],
                  params: dict[str, str]):
-        self.writer, self.client, self.name = writer, client, name
-        self.run_id: str | None = None
-        self.failure: str | None = None
+        self.writer, self.uri, self.name = writer, uri, name
+        self.token = uuid.uuid4().hex
+        self.run_id: str | None = None  # once the run exists (at once when writing now)
         writer.admit(tags.get("run_key", ""))
-        writer.submit(self._create, exp_id, tags, params)
+        writer.submit(_create_run, uri, self.token, exp_id, name, {**process_tags(), **tags}, params,
+                      not writer.background, then=self._created)
 
-    def _create(self, exp_id: str, tags: dict[str, str], params: dict[str, str]) -> None:
-        try:
-            run = self.client.create_run(exp_id, run_name=self.name, tags={**process_tags(), **tags})
-            self.run_id = run.info.run_id
-            RunRecorder(self.client, self.run_id).log_batch(params=params)
-        except Exception as err:
-            self._failed(err)
+    def _created(self, run_id: str | None, error: BaseException | None) -> None:
+        self.run_id = run_id
 
-    def finish(self, log: Callable[[RunRecorder], None], report: Callable[[str, str | None, str], None]) -> None:
-        """Log with `log(recorder)`, then FINISHED; `report(status, run_id, reason)` says how it ended."""
-        self.writer.submit(self._finish, log, report)
+    def finish(self, payload: RunPayload, report: Callable[[str, str | None, str], None]) -> None:
+        """Log `payload`, then FINISHED; `report(status, run_id, reason)` says how it ended."""
+        def reported(outcome: tuple | None, error: BaseException | None) -> None:
+            if error is not None:  # the writer process itself died
+                reason = f"the MLflow writer process failed: {type(error).__name__}: {error}"
+                log.error("Run %s: %s", self.name, reason)
+                outcome = ("FAILED", self.run_id, reason)
+            report(*outcome)
 
-    def _finish(self, log: Callable[[RunRecorder], None], report) -> None:
-        if self.failure is None:
-            try:
-                log(RunRecorder(self.client, self.run_id))
-                self.client.set_terminated(self.run_id, status="FINISHED")
-            except Exception as err:
-                self._failed(err)
-        report("FAILED" if self.failure else "FINISHED", self.run_id, self.failure or "")
+        self.writer.submit(_finish_run, self.uri, self.token, payload, not self.writer.background, then=reported)
 
     def end(self, status: str, error: str, tb: str | None = None) -> None:
-        self.writer.submit(self._end, status, error, tb)
-
-    def _end(self, status: str, error: str, tb: str | None) -> None:
-        if self.run_id is not None:
-            with contextlib.suppress(Exception):
-                _end(self.client, self.run_id, status, error, tb)
-
-    def _failed(self, err: Exception) -> None:
-        self.failure = f"logging to MLflow failed: {type(err).__name__}: {err}"
-        self._end("FAILED", self.failure, traceback.format_exc())
-        if not self.writer.background:
-            raise err
-        log.error("Run %s: %s\n%s", self.name, self.failure, traceback.format_exc())
+        self.writer.submit(_end_run, self.uri, self.token, status, error, tb)
 
 
 _background_writer: Writer | None = None
