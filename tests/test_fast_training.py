@@ -53,3 +53,25 @@ def test_a_resampled_training_set_is_computed_once_per_dataset_sampler_and_seed(
     other_seed = resample_cache.cached_resample(cfg, 1, X, y, ("a", "b"), "fp")
     assert again is first and other_seed is not first and resample_cache.computed["count"] == before + 2
     assert first.counts_after == [15, 15] and not first.X.flags.writeable
+
+
+def test_early_stopping_restores_the_weights_of_the_best_validation_epoch():
+    """After fit the model is the best epoch's (by validation macro-F1), not the last one's (a learning
+    rate so high that validation macro-F1 jumps about: best at epoch 8 of 12): its
+    validation macro-F1, recomputed from scratch with scikit-learn, is the history's maximum."""
+    from sklearn.metrics import f1_score
+
+    from imbalance_lab.training import fit, predict_logits
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(300, 6)).astype("float32")
+    y = (X[:, 0] + rng.normal(scale=1.5, size=300) > 0.3).astype("int64") + (X[:, 1] > 1.0)
+    cfg = OmegaConf.create({"optimizer": "sgd", "learning_rate": 2.0, "momentum": 0.0, "nesterov": False,
+                            "epochs": 12, "patience": 12, "batch_size": 16, "steps_per_execution": 4})
+    model = _model(0)
+    result = fit(model, categorical_crossentropy("softmax"), X[:200], y[:200], None, X[200:], y[200:], 3, cfg)
+    scores = [row["val/macro_f1"] for row in result.history]
+    assert result.best_epoch == int(np.argmax(scores)) != len(scores) - 1  # the last epoch was not the best
+    restored = f1_score(y[200:], predict_logits(model, X[200:]).argmax(axis=1), average="macro", labels=[0, 1, 2],
+                        zero_division=0)
+    assert restored == pytest.approx(max(scores), abs=1e-12) and restored > scores[-1]
