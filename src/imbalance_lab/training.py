@@ -84,40 +84,6 @@ def _compiled_mean(loss_fn):
     return tf.function(lambda y, z: tf.reduce_mean(loss_fn(y, z)), reduce_retracing=True)
 
 
-class WeightSnapshot:
-    """A copy of a model's weights in variables beside them. Keeping the best epoch's weights is
-    then one compiled call (~0.1 ms for the MLP) instead of a round trip of every variable through
-    NumPy (`get_weights`: ~2 ms), which at 10k rows was a tenth of an epoch."""
-
-    def __init__(self, model: keras.Model):
-        self.weights = list(model.weights)  # trainable and not (batch-norm statistics)
-        self.copies = [keras.Variable(keras.ops.convert_to_numpy(w.value), trainable=False, name=f"best_{i}")
-                       for i, w in enumerate(self.weights)]  # from NumPy: from a variable, it would alias it
-        self.taken = False
-        self._save, self._restore = _assigner(self.copies, self.weights), _assigner(self.weights, self.copies)
-
-    def save(self) -> None:
-        self._save()
-        self.taken = True
-
-    def restore(self) -> None:
-        if self.taken:
-            self._restore()
-
-
-def _assigner(targets, sources):
-    """targets[i] := sources[i] for all i, in one compiled call (TensorFlow), else one by one."""
-    def assign():
-        for target, source in zip(targets, sources, strict=True):
-            target.assign(source.value)
-
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        return tf.function(assign)
-    return assign
-
-
 class MacroF1EarlyStopping(keras.callbacks.Callback):
     """Per epoch: validation loss and macro-F1 (argmax) from one forward pass; keep the best
     weights by macro-F1 and stop after `patience` epochs without improvement."""
@@ -129,9 +95,6 @@ class MacroF1EarlyStopping(keras.callbacks.Callback):
         self.mean_loss = _compiled_mean(loss_fn)
         self.n_classes, self.patience, self.result = n_classes, int(patience), result
         self.best, self.best_weights, self.wait = -math.inf, None, 0
-
-    def on_train_begin(self, logs=None):
-        self.best_weights = WeightSnapshot(self.model)
 
     def on_epoch_end(self, epoch, logs=None):
         logits = predict_logits(self.model, self.X_val)
@@ -145,8 +108,7 @@ class MacroF1EarlyStopping(keras.callbacks.Callback):
                 f"or check the data for extreme values."
             )
         if f1 > self.best:
-            self.best, self.wait = f1, 0
-            self.best_weights.save()
+            self.best, self.best_weights, self.wait = f1, self.model.get_weights(), 0
             self.result.best_epoch = epoch
         else:
             self.wait += 1
@@ -158,7 +120,7 @@ class MacroF1EarlyStopping(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         if self.best_weights is not None:
-            self.best_weights.restore()
+            self.model.set_weights(self.best_weights)
 
 
 def fit(model, loss_fn, X, y, sample_weight, X_val, y_val, n_classes: int, cfg: DictConfig,
