@@ -286,3 +286,44 @@ def test_slurm_launcher_config_composes():
         cfg = compose("config", overrides=["hydra/launcher=slurm", "tracking=server"], return_hydra_config=True)
     assert cfg.hydra.launcher._target_.endswith("SlurmLauncher")
     assert cfg.hydra.launcher.cpus_per_task == 4 and cfg.hydra.launcher.timeout_min == 60
+
+
+def test_the_default_sweeper_composes_each_job_once_the_same_config_as_hydra():
+    """Hydra's basic sweeper composes every job's config to validate the batch, and its launcher
+    composes each again; ours hands the validated config over (once), equal to a fresh one."""
+    import pickle
+
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    from imbalance_lab.paths import CONF_DIR
+
+    with initialize_config_dir(str(CONF_DIR), version_base=None):
+        # imported after Hydra's plugin discovery, which loads the module anew
+        from hydra_plugins.imbalance_lab_sweeper.compose_once import ComposedConfigs, ComposeOnceSweeper
+
+        hydra_cfg = compose("config", return_hydra_config=True).hydra
+        loader = GlobalHydra.instance().config_loader()
+        master = loader.load_configuration("config", overrides=[], run_mode=RunMode.MULTIRUN)
+        composed_by_hydra = []
+
+        class Counting:  # the real loader, its compositions counted
+            def load_sweep_config(self, master_config, overrides):
+                composed_by_hydra.append(list(overrides))
+                return loader.load_sweep_config(master_config, overrides)
+
+        configs = ComposedConfigs(Counting())
+        validated = configs.load_sweep_config(master, ["seed=3", "loss=focal"])
+        over_hydras = ComposedConfigs(loader)
+        over_hydras.load_sweep_config(master, ["seed=4"])
+        shipped = pickle.loads(pickle.dumps(over_hydras))  # to a joblib/submitit worker: nothing kept travels
+        launched = configs.load_sweep_config(master, ["seed=3", "loss=focal"])
+        again = configs.load_sweep_config(master, ["seed=3", "loss=focal"])
+        fresh = loader.load_sweep_config(master, ["seed=3", "loss=focal"])
+    assert hydra_cfg.sweeper._target_.endswith(ComposeOnceSweeper.__name__)
+    assert launched is validated and again is not launched and len(composed_by_hydra) == 2
+    assert OmegaConf.to_container(launched) == OmegaConf.to_container(fresh)
+    assert launched.loss._target_ == fresh.loss._target_ and launched.seed == 3
+    assert shipped._kept == {} and len(over_hydras._kept) == 1

@@ -1,4 +1,5 @@
-"""Benchmark 3: the 12-run digits grid with Hydra's joblib launcher, n_jobs=1 vs n_jobs=2."""
+"""Benchmark 3: the 12-run digits grid with Hydra's joblib launcher, n_jobs=1 vs n_jobs=2 (and the
+default in-process launcher beside)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,25 @@ from common import QUICK, cli, interleaved, median, write_section
 ROUNDS = 1 if QUICK else 2
 
 
-def sweep(n_jobs: int):
+def sweep(*launcher: str):
     def run(_round: int) -> dict:
         with tempfile.TemporaryDirectory() as tmp:
             store = f"sqlite:///{tmp}/mlflow.db"
-            wall = cli("-m", *GRID, "hydra/launcher=joblib", f"hydra.launcher.n_jobs={n_jobs}", cwd=Path(tmp), store=store)
+            wall = cli("-m", *GRID, *launcher, cwd=Path(tmp), store=store)
             return {"wall": wall, "steady": steady_runs_per_s(store)}
     return run
+
+
+def joblib(n_jobs: int):
+    return sweep("hydra/launcher=joblib", f"hydra.launcher.n_jobs={n_jobs}")
+
+
+def runs_to_reach(target: float, one: float, s1: float, two: float, s2: float, n: int = 12) -> float | None:
+    """Extrapolated: the sweep size at which n_jobs=2's whole command is `target` x n_jobs=1's, each
+    command modelled as its fixed start-up (wall minus n runs at the steady rate) plus runs / rate."""
+    fixed1, fixed2 = one - n / s1, two - n / s2
+    per_run_gap = 1 / s1 - target / s2
+    return None if per_run_gap <= 0 else max(n, (target * fixed2 - fixed1) / per_run_gap)
 
 
 def steady_runs_per_s(store: str) -> float:
@@ -33,18 +46,25 @@ def steady_runs_per_s(store: str) -> float:
 
 
 def main():
-    runs = interleaved({"n_jobs=1": sweep(1), "n_jobs=2": sweep(2)}, ROUNDS)
+    runs = interleaved({"n_jobs=1": joblib(1), "n_jobs=2": joblib(2), "default": sweep()}, ROUNDS)
     one, two = median([r["wall"] for r in runs["n_jobs=1"]]), median([r["wall"] for r in runs["n_jobs=2"]])
     s1, s2 = median([r["steady"] for r in runs["n_jobs=1"]]), median([r["steady"] for r in runs["n_jobs=2"]])
+    base, s0 = median([r["wall"] for r in runs["default"]]), median([r["steady"] for r in runs["default"]])
+    reach = runs_to_reach(1.6, one, s1, two, s2)
     body = f"""`imbalance-lab -m {' '.join(GRID)} hydra/launcher=joblib hydra.launcher.n_jobs=N`, fresh store each time;
-median of {ROUNDS} interleaved round(s). Whole command: wall time, start-up included (n_jobs=2 starts two
-worker processes that each import TensorFlow, ~6-8 s, while n_jobs=1 runs its jobs in the launching process).
+median of {ROUNDS} interleaved round(s), with the default launcher (in-process, no hydra/launcher override) beside.
+Whole command: wall time, start-up included (n_jobs=2 starts two worker processes that each import
+TensorFlow, ~6-8 s, while n_jobs=1 runs its jobs in the launching process).
 Steady state: runs finished per second between the first and the last run's end (MLflow end times).
 
-| n_jobs | whole command, s for 12 runs | throughput vs n_jobs=1 | steady state, runs/s | vs n_jobs=1 |
+| launcher | whole command, s for 12 runs | throughput vs n_jobs=1 | steady state, runs/s | vs n_jobs=1 |
 | --- | --- | --- | --- | --- |
-| 1 | {one:.1f} | 1.00x | {s1:.2f} | 1.00x |
-| 2 | {two:.1f} | **{one / two:.2f}x** | {s2:.2f} | **{s2 / s1:.2f}x** |"""
+| joblib n_jobs=1 | {one:.1f} | 1.00x | {s1:.2f} | 1.00x |
+| joblib n_jobs=2 | {two:.1f} | **{one / two:.2f}x** | {s2:.2f} | **{s2 / s1:.2f}x** |
+| default (basic, in-process) | {base:.1f} | {one / base:.2f}x | {s0:.2f} | {s0 / s1:.2f}x |
+
+Extrapolated from these figures (each command = its fixed start-up + runs / its steady rate): the whole
+command of n_jobs=2 reaches 1.6x n_jobs=1 from about {f'{reach:.0f} runs' if reach else 'no sweep size (the steady rates are too close)'}."""
     write_section("3. Scaling with joblib (same grid)", body,
                   f"{'QUICK=1 ' if QUICK else ''}make bench (tests/benchmarks/bench_scaling.py)")
 

@@ -1,0 +1,1 @@
+"""imbalance-lab's Hydra sweeper (a Hydra plugin: Hydra instantiates plugins only from `hydra_plugins`)."""
