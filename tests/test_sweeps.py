@@ -100,6 +100,42 @@ def test_kill_9_then_rerun_finishes_each_combination_once(tmp_path, store):
     assert sorted(p.info.status for p in parents(store)) == ["FINISHED", "KILLED"]
 
 
+def test_ctrl_c_keeps_what_was_trained_and_leaves_nothing_running(tmp_path, store):
+    """Ctrl-C reaches the sweep and its MLflow writer process (one process group): runs already
+    trained are written in full, the interrupted run and the sweep's parent end KILLED."""
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store}
+    sweep = subprocess.Popen([str(BIN / "imbalance-lab"), "-m", *TINY, "trainer.epochs=30", "seed=0,1,2,3"],
+                             cwd=tmp_path, env=env, start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline:  # interrupt during the second or a later run
+            statuses = Counter(r.info.status for r in children(store))
+            if statuses["FINISHED"] >= 1 and statuses["RUNNING"] == 1:
+                break
+            assert sweep.poll() is None, "the sweep ended before it could be interrupted"
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the sweep never reached its second run")
+        os.killpg(sweep.pid, signal.SIGINT)  # what a terminal sends the foreground group on Ctrl-C
+        _, stderr = sweep.communicate(timeout=120)
+    finally:
+        if sweep.poll() is None:
+            os.killpg(sweep.pid, signal.SIGKILL)
+    assert sweep.returncode != 0 and "KeyboardInterrupt" in stderr
+    runs = children(store)
+    statuses = Counter(r.info.status for r in runs)
+    assert statuses["RUNNING"] == 0 and statuses["FINISHED"] >= 1 and statuses["KILLED"] <= 1
+    for run in runs:
+        if run.info.status == "FINISHED":  # written in full
+            assert "test/macro_f1" in run.data.metrics
+            assert "confusion_matrix.png" in {a.path for a in client(store).list_artifacts(run.info.run_id)}
+        else:
+            assert run.info.status == "KILLED" and "Ctrl-C" in run.data.tags["error"]
+    [parent] = parents(store)
+    assert parent.info.status == "KILLED" and "interrupted" in parent.data.tags["error"]
+
+
 def test_joblib_two_workers_share_one_store_and_parent(tmp_path, store):
     proc = run_cli("-m", *TINY, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=range(8)",
                    cwd=tmp_path, store=store)

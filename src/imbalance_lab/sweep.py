@@ -3,6 +3,7 @@ multirun, open the parent run first and print the summary and leaderboard last."
 
 from __future__ import annotations
 
+import atexit
 import gc
 import json
 import logging
@@ -150,6 +151,7 @@ class SweepCallback(Callback):
             sys.exit(1)
         log.info("Sweep parent run %s in experiment '%s' at %s", info["run_id"], config.tracking.experiment,
                  config.tracking.uri)
+        atexit.register(end_if_interrupted, info)
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
@@ -166,6 +168,19 @@ class SweepCallback(Callback):
                   f"{report_command_line(config.tracking.experiment, info['uri'])}")
         if failed:
             sys.exit(1)
+
+
+def end_if_interrupted(info: dict) -> None:
+    """At exit: a parent run still RUNNING means the sweep never reached its end (Ctrl-C, or Hydra
+    raised); it ends KILLED, after the writes queued before (the interrupted job's run is KILLED too)."""
+    try:
+        tracking.wait_for_writes()
+        client = tracking.client_for(info["uri"])
+        if client.get_run(info["run_id"]).info.status == "RUNNING":
+            client.set_tag(info["run_id"], "error", "the sweep was interrupted before its end")
+            client.set_terminated(info["run_id"], status="KILLED")
+    except Exception as err:  # the store went away: the next sweep marks the run KILLED (its pid is dead)
+        log.warning("Could not end the interrupted sweep's parent run: %s", err)
 
 
 def read_results(sweep_dir: Path) -> list[dict]:

@@ -12,6 +12,7 @@ import json
 import logging
 import multiprocessing
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -307,7 +308,10 @@ def _write_failed(client: MlflowClient, token: str, err: Exception, strict: bool
 
 def _writer_started() -> None:
     """In the writer process: no TensorFlow, only the store (its logging goes to the terminal).
-    The store's code is imported now (~1 s), not later under the store-opening lock."""
+    Ctrl-C reaches the whole process group, but only the sweep's process acts on it: it ends the
+    interrupted run KILLED, and the writer finishes every write queued before (nothing trained is
+    lost). The store's code is imported now (~1 s), not later under the store-opening lock."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING, format="[mlflow-writer] %(levelname)s %(message)s")
     importlib.import_module("mlflow.store.tracking.sqlalchemy_store")
 
