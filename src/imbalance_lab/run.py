@@ -85,9 +85,9 @@ def execute(cfg: DictConfig, choices: dict[str, str], parent: dict | None = None
     receives the final JobResult once they are done (or failed); exceptions of the recipe propagate."""
     key, name = run_key(cfg), run_name(choices, cfg.seed)
     writer = writer or tracking.Writer(background=False)
-    writer.settle(key)
     client = tracking.client_for(cfg.tracking.uri)
     exp_id = tracking.experiment_id(client, cfg.tracking.experiment)
+    writer.settle((cfg.tracking.uri, exp_id, key))
     done = None if cfg.tracking.rerun else tracking.finished_run_id(client, exp_id, key)
     if done:
         log.info("Skipping %s: run_key %s already FINISHED as run %s (tracking.rerun=true to train again).",

@@ -330,7 +330,7 @@ class Writer:
         self._pending: list[Future] = []
         if self._pool is not None:  # start it now: it imports MLflow while this process goes on
             self.submit(_writer_started)
-        self._keys: set[str] = set()  # run_keys of the runs submitted here
+        self._keys: set[tuple[str, str, str]] = set()  # (store, experiment id, run_key) of the runs submitted here
         self.ahead = ahead
 
     @property
@@ -359,9 +359,10 @@ class Writer:
         self._pending.append(settled)
         self._pool.submit(fn, *args).add_done_callback(settle)
 
-    def admit(self, run_key: str) -> None:
-        """A new run of `run_key` may start once at most `ahead` earlier tasks are queued or running."""
-        self._keys.add(run_key)
+    def admit(self, run: tuple[str, str, str]) -> None:
+        """A new run, (store, experiment id, run_key), may start once at most `ahead` earlier tasks
+        are queued or running."""
+        self._keys.add(run)
         while len(self._pending) > self.ahead:
             self._pending.pop(0).result()
 
@@ -369,10 +370,10 @@ class Writer:
         while self._pending:
             self._pending.pop(0).result()
 
-    def settle(self, run_key: str) -> None:
-        """Before a skip check: a run of the same key submitted here is written to the end first, so
-        that a sweep listing one config twice trains it once."""
-        if run_key in self._keys:
+    def settle(self, run: tuple[str, str, str]) -> None:
+        """Before a skip check: a run of the same (store, experiment id, run_key) submitted here is
+        written to the end first, so that a sweep listing one config twice trains it once."""
+        if run in self._keys:
             self.wait()
 
 
@@ -386,7 +387,7 @@ class QueuedRun:
         self.writer, self.uri, self.name = writer, uri, name
         self.token = uuid.uuid4().hex
         self.run_id: str | None = None  # once the run exists (at once when writing now)
-        writer.admit(tags.get("run_key", ""))
+        writer.admit((uri, exp_id, tags.get("run_key", "")))
         writer.submit(_create_run, uri, self.token, exp_id, name, {**process_tags(), **tags}, params,
                       not writer.background, then=self._created)
 
