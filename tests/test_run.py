@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 
 from imbalance_lab.configs import compose
@@ -129,6 +132,71 @@ def test_the_background_writer_is_another_process():
     assert pids and pids[0] != os.getpid()
 
 
+def _queued(writer, store, name):
+    from imbalance_lab import tracking
+
+    exp_id = tracking.experiment_id(tracking.client_for(store), "test")
+    return tracking.QueuedRun(writer, store, exp_id, name, {"run_key": name}, {"p": "1"})
+
+
+def test_a_dead_writer_process_is_replaced_and_the_runs_it_held_are_finished(store):
+    """The writer is killed (out of memory, say) after creating a run: a new writer finishes that
+    run from its id, and takes the next runs."""
+    from imbalance_lab import tracking
+
+    writer, reported = tracking.Writer(background=True), []
+    run = _queued(writer, store, "before")
+    writer.wait()
+    [pid] = list(writer._pool._processes)
+    os.kill(pid, signal.SIGKILL)
+    while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+        time.sleep(0.05)
+    time.sleep(0.5)  # the pool notices its worker died
+    run.finish(tracking.RunPayload({"m": 1.0}, [], {}, {}), lambda *outcome: reported.append(outcome))
+    after = _queued(writer, store, "after")
+    after.finish(tracking.RunPayload({"m": 2.0}, [], {}, {}), lambda *outcome: reported.append(outcome))
+    writer.wait()
+    assert [status for status, _, _ in reported] == ["FINISHED", "FINISHED"]
+    c = client(store)
+    assert [c.get_run(r).data.metrics["m"] for _, r, _ in reported] == [1.0, 2.0]
+
+
+def test_a_run_that_cannot_be_handed_to_the_writer_ends_failed_not_running(store):
+    from imbalance_lab import tracking
+
+    writer, reported = tracking.Writer(background=True), []
+    run = _queued(writer, store, "unpicklable")
+    writer.wait()
+    run.finish(tracking.RunPayload({"m": 1.0}, [], {}, {}, texts={"x.txt": lambda: "no"}),
+               lambda *outcome: reported.append(outcome))
+    writer.wait()
+    [(status, run_id, reason)] = reported
+    assert status == "FAILED" and "writer failed" in reason
+    stored = client(store).get_run(run_id)
+    assert stored.info.status == "FAILED" and "writer failed" in stored.data.tags["error"]
+
+
+def test_the_writer_process_ends_when_the_sweep_process_is_killed(tmp_path):
+    """kill -9 of the sweep's process alone (not its group): its writer does not live on."""
+    import subprocess
+    import sys
+
+    script = ("from imbalance_lab import tracking; import time, os\n"
+              "w = tracking.Writer(background=True); w.wait()\n"
+              "print(list(w._pool._processes)[0], flush=True); time.sleep(600)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    writer_pid = int(parent.stdout.readline())
+    assert psutil.pid_exists(writer_pid)
+    parent.kill()
+    parent.wait()
+    deadline = time.time() + 60
+    while psutil.pid_exists(writer_pid) and time.time() < deadline:
+        if psutil.Process(writer_pid).status() == psutil.STATUS_ZOMBIE:
+            break
+        time.sleep(0.1)
+    assert not psutil.pid_exists(writer_pid) or psutil.Process(writer_pid).status() == psutil.STATUS_ZOMBIE
+
+
 def test_a_config_listed_twice_trains_once_even_while_its_first_run_is_being_written(make_cfg, store):
     from imbalance_lab import tracking
 
@@ -165,7 +233,7 @@ def test_a_background_write_that_fails_ends_its_run_failed_and_says_so(make_cfg,
 
 
 def test_queued_writes_reach_the_store_when_the_process_exits_without_waiting(store, tmp_path):
-    """Nothing already trained is lost: the background thread finishes its queue at interpreter exit."""
+    """Nothing already trained is lost: the writer process finishes its queue at interpreter exit."""
     import subprocess
     import sys
 

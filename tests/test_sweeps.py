@@ -136,6 +136,13 @@ def test_ctrl_c_keeps_what_was_trained_and_leaves_nothing_running(tmp_path, stor
     assert parent.info.status == "KILLED" and "interrupted" in parent.data.tags["error"]
 
 
+def test_a_config_listed_twice_in_a_sweep_trains_once(tmp_path, store):
+    """Through Hydra: the compose_once sweeper hands each job its own config, even for duplicates."""
+    proc = run_cli("-m", *TINY, "seed=5,5", cwd=tmp_path, store=store)
+    assert "1 finished, 0 failed, 1 skipped" in proc.stdout
+    assert [r.info.status for r in children(store)] == ["FINISHED"]
+
+
 def test_joblib_two_workers_share_one_store_and_parent(tmp_path, store):
     proc = run_cli("-m", *TINY, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=range(8)",
                    cwd=tmp_path, store=store)
@@ -300,6 +307,39 @@ def _other_error(_):
     raise MlflowException("no such table: runs")
 
 
+def _log_same_datasets(store: str, exp_id: str, barrier, rounds: int) -> int:
+    """One of several processes: per round, all log the same new dataset to their own runs at once."""
+    import numpy as np
+
+    c = tracking.client_for(store)
+    for i in range(rounds):
+        run_id = c.create_run(exp_id).info.run_id
+        entity = tracking.dataset_input(np.zeros((4, 2), "float32"), np.array(["a"] * 4), "race", "", f"digest-{i}")
+        barrier.wait(timeout=60)  # a process that failed breaks the barrier for the others: no hang
+        c.log_inputs(run_id, [entity])
+    return rounds
+
+
+def test_processes_logging_the_same_new_dataset_at_once_all_succeed(tmp_path):
+    """MLflow looks a dataset up, then inserts it: two writers doing both at once made the second
+    run's logging fail (UNIQUE constraint on datasets), seen in this suite; it is retried."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    store = f"sqlite:///{tmp_path}/mlflow.db"
+    exp_id = tracking.experiment_id(tracking.client_for(store), "race")
+    context = mp.get_context("spawn")
+    barrier = context.Manager().Barrier(3)
+    with ProcessPoolExecutor(3, mp_context=context) as pool:
+        done = [f.result(timeout=300) for f in [pool.submit(_log_same_datasets, store, exp_id, barrier, 8)
+                                                for _ in range(3)]]
+    assert done == [8, 8, 8]
+    runs = client(store).search_runs([exp_id], max_results=100)
+    assert len(runs) == 24 and all(len(r.inputs.dataset_inputs) == 1 for r in runs)
+    assert tracking._retryable("log_inputs", MlflowException("UNIQUE constraint failed: datasets.experiment_id"))
+    assert not tracking._retryable("log_batch", MlflowException("UNIQUE constraint failed: params.key"))
+
+
 def test_threads_per_job_follows_the_launcher():
     from omegaconf import OmegaConf
 
@@ -351,15 +391,16 @@ def test_the_default_sweeper_composes_each_job_once_the_same_config_as_hydra():
                 return loader.load_sweep_config(master_config, overrides)
 
         configs = ComposedConfigs(Counting())
-        validated = configs.load_sweep_config(master, ["seed=3", "loss=focal"])
+        configs.keep(master, ["seed=3", "loss=focal"])  # the sweeper validating the batch
+        [validated] = configs._kept[(id(master), ("seed=3", "loss=focal"))]
         over_hydras = ComposedConfigs(loader)
-        over_hydras.load_sweep_config(master, ["seed=4"])
+        over_hydras.keep(master, ["seed=4"])
         shipped = pickle.loads(pickle.dumps(over_hydras))  # to a joblib/submitit worker: nothing kept travels
         launched = configs.load_sweep_config(master, ["seed=3", "loss=focal"])
         again = configs.load_sweep_config(master, ["seed=3", "loss=focal"])
         fresh = loader.load_sweep_config(master, ["seed=3", "loss=focal"])
     assert hydra_cfg.sweeper._target_.endswith(ComposeOnceSweeper.__name__)
-    assert launched is validated and again is not launched and len(composed_by_hydra) == 2
+    assert launched is validated and again is not launched and len(composed_by_hydra) == 2  # kept one, handed once
     assert OmegaConf.to_container(launched) == OmegaConf.to_container(fresh)
     assert launched.loss._target_ == fresh.loss._target_ and launched.seed == 3
-    assert shipped._kept == {} and len(over_hydras._kept) == 1
+    assert shipped._kept == {} and len(over_hydras._kept) == 1 and configs._kept == {}

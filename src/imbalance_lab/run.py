@@ -116,7 +116,8 @@ def execute(cfg: DictConfig, choices: dict[str, str], parent: dict | None = None
     run.finish(payload,
                lambda status, run_id, reason: _reported(
                    JobResult(status, run_id, name, key, reason, macro if status == "FINISHED" else None), report))
-    return JobResult("FINISHED", run.run_id, name, key, macro_f1=macro)
+    # written in the background, the run's id (and how its writes ended) comes to `report`
+    return JobResult("FINISHED", None if writer.background else run.run_id, name, key, macro_f1=macro)
 
 
 def _reported(result: JobResult, report: Callable[[JobResult], None] | None) -> JobResult:

@@ -71,7 +71,7 @@ def write_result(path: Path, result):
 
 def in_process(launcher: DictConfig) -> bool:
     """Jobs run one after another in this process (Hydra's basic launcher): the next job may train
-    while the last one's MLflow writes finish on a background thread; the sweep's end waits for them."""
+    while the last one's MLflow writes finish in the writer process; the sweep's end waits for them."""
     return "BasicLauncher" in str(launcher.get("_target_", ""))
 
 

@@ -17,11 +17,13 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -65,7 +67,9 @@ def _store_opening_lock(uri: str) -> Iterator[None]:
 
 class LockRetryingClient:
     """An MlflowClient whose calls are retried while an SQLite store is locked by another writer
-    (parallel workers). A locked write is rolled back whole, so trying it again is safe."""
+    (parallel workers). A locked write is rolled back whole, so trying it again is safe. Also
+    retried: logging a dataset input that another process is inserting at the same moment (MLflow
+    looks the dataset up, then inserts it; the loser of that race finds it on the second try)."""
 
     RETRIES = 8
 
@@ -82,12 +86,17 @@ class LockRetryingClient:
                 try:
                     return attr(*args, **kwargs)
                 except Exception as err:
-                    if "database is locked" not in str(err) or attempt == self.RETRIES - 1:
+                    if not _retryable(name, err) or attempt == self.RETRIES - 1:
                         raise
-                    log.warning("MLflow store locked by another writer; retrying %s.", name)
+                    log.warning("MLflow store busy with another writer (%s); retrying %s.", str(err)[:80], name)
                     time.sleep(0.5 * 2**attempt)
 
         return call
+
+
+def _retryable(call: str, err: Exception) -> bool:
+    text = str(err)
+    return "database is locked" in text or (call == "log_inputs" and "UNIQUE constraint failed: datasets" in text)
 
 
 def artifact_root_for(uri: str) -> str | None:
@@ -271,9 +280,15 @@ def _create_run(uri: str, token: str, exp_id: str, name: str, tags: dict[str, st
     return _runs.get(token)
 
 
-def _finish_run(uri: str, token: str, payload: RunPayload, strict: bool) -> tuple[str, str | None, str]:
-    """Log the payload, then FINISHED; (status, run id, reason)."""
+def _finish_run(uri: str, token: str, payload: RunPayload, strict: bool,
+                run_id: str | None = None) -> tuple[str, str | None, str]:
+    """Log the payload, then FINISHED; (status, run id, reason). `run_id`: the id the run was
+    created with, for a writer that did not create it (the one before it died)."""
     client = _client(uri)
+    if token not in _runs and run_id is not None:
+        _runs[token] = run_id
+    if token not in _runs and token not in _failures:
+        _failures[token] = "the MLflow run was never created (its writer process died first)"
     if token not in _failures:
         try:
             write_payload(client, _runs[token], payload)
@@ -284,9 +299,9 @@ def _finish_run(uri: str, token: str, payload: RunPayload, strict: bool) -> tupl
     return ("FAILED" if failure else "FINISHED"), _runs.pop(token, None), failure
 
 
-def _end_run(uri: str, token: str, status: str, error: str, tb: str | None) -> None:
+def _end_run(uri: str, token: str, status: str, error: str, tb: str | None, run_id: str | None = None) -> None:
     _failures.pop(token, None)
-    run_id = _runs.pop(token, None)
+    run_id = _runs.pop(token, run_id)
     if run_id is not None:
         with contextlib.suppress(Exception):
             _end(_client(uri), run_id, status, error, tb)
@@ -306,12 +321,20 @@ def _write_failed(client: MlflowClient, token: str, err: Exception, strict: bool
     log.error("%s\n%s", _failures[token], traceback.format_exc())
 
 
+def _writer_process() -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_writer_started)
+
+
 def _writer_started() -> None:
     """In the writer process: no TensorFlow, only the store (its logging goes to the terminal).
     Ctrl-C reaches the whole process group, but only the sweep's process acts on it: it ends the
     interrupted run KILLED, and the writer finishes every write queued before (nothing trained is
-    lost). The store's code is imported now (~1 s), not later under the store-opening lock."""
+    lost). If the sweep's process is killed outright, the writer ends at once: what it had not
+    written stays RUNNING, and the next sweep marks it KILLED (its pid is dead). The store's code is imported now (~1 s), not later under the store-opening lock."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = multiprocessing.parent_process()
+    if parent is not None:  # the sweep was killed (kill -9): stop too, as the thread of old did
+        threading.Thread(target=lambda: (parent.join(), os._exit(1)), daemon=True).start()
     logging.basicConfig(level=logging.WARNING, format="[mlflow-writer] %(levelname)s %(message)s")
     importlib.import_module("mlflow.store.tracking.sqlalchemy_store")
 
@@ -325,11 +348,10 @@ class Writer:
     starts only when at most `ahead` earlier writes (the last run's finishing) are pending."""
 
     def __init__(self, background: bool, ahead: int = 1):
-        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_writer_started) if background else None
+        self._pool = _writer_process() if background else None
         self._pending: list[Future] = []
         if self._pool is not None:  # start it now: it imports MLflow while this process goes on
-            self.submit(_writer_started)
+            self.submit(os.getpid)
         self._keys: set[tuple[str, str, str]] = set()  # (store, experiment id, run_key) of the runs submitted here
         self.ahead = ahead
 
@@ -355,9 +377,15 @@ class Writer:
             finally:
                 settled.set_result(None)
 
+        try:
+            written = self._pool.submit(fn, *args)
+        except BrokenProcessPool as err:  # the writer process died (killed, out of memory): a new one
+            log.error("The MLflow writer process died (%s); starting another.", err)
+            self._pool = _writer_process()
+            written = self._pool.submit(fn, *args)
         self._pending = [f for f in self._pending if not f.done()]
         self._pending.append(settled)
-        self._pool.submit(fn, *args).add_done_callback(settle)
+        written.add_done_callback(settle)
 
     def admit(self, run: tuple[str, str, str]) -> None:
         """A new run, (store, experiment id, run_key), may start once at most `ahead` earlier tasks
@@ -397,16 +425,20 @@ class QueuedRun:
     def finish(self, payload: RunPayload, report: Callable[[str, str | None, str], None]) -> None:
         """Log `payload`, then FINISHED; `report(status, run_id, reason)` says how it ended."""
         def reported(outcome: tuple | None, error: BaseException | None) -> None:
-            if error is not None:  # the writer process itself died
-                reason = f"the MLflow writer process failed: {type(error).__name__}: {error}"
+            if error is not None:  # not handed over (e.g. could not be pickled) or the writer died
+                reason = f"the MLflow writer failed: {type(error).__name__}: {error}"
                 log.error("Run %s: %s", self.name, reason)
+                if self.run_id is not None:  # ended from here: not left RUNNING under a live pid
+                    with contextlib.suppress(Exception):
+                        _end(client_for(self.uri), self.run_id, "FAILED", reason)
                 outcome = ("FAILED", self.run_id, reason)
             report(*outcome)
 
-        self.writer.submit(_finish_run, self.uri, self.token, payload, not self.writer.background, then=reported)
+        self.writer.submit(_finish_run, self.uri, self.token, payload, not self.writer.background, self.run_id,
+                           then=reported)
 
     def end(self, status: str, error: str, tb: str | None = None) -> None:
-        self.writer.submit(_end_run, self.uri, self.token, status, error, tb)
+        self.writer.submit(_end_run, self.uri, self.token, status, error, tb, self.run_id)
 
 
 _background_writer: Writer | None = None

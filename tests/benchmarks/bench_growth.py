@@ -37,7 +37,7 @@ def peak_rss_bytes() -> int:
     return 0
 
 
-def train_epochs(n_rows: int, X, y, X_val, y_val) -> list[float]:
+def train_epochs(n_rows: int, X, y, X_val, y_val):
     """Seconds per epoch of the training path (validation included) on one fresh model."""
     import numpy as np
     from common import epoch_times, trainer_cfg
@@ -55,16 +55,20 @@ def train_epochs(n_rows: int, X, y, X_val, y_val) -> list[float]:
     return times
 
 
-def epoch_times_interleaved(rounds: int) -> dict[int, list[float]]:
+def epoch_times_interleaved(rounds: int) -> tuple[dict[int, list[float]], dict[int, list[float]]]:
     """Time per epoch at every size in this one process, sizes interleaved round by round (ABBA),
     so that the machine's drift over minutes (seen here: the same epoch 1.5x slower in one minute
-    than in the next) hits every size alike; one median per size and round (first epoch left out)."""
+    than in the next) hits every size alike; one median per size and round (first epoch left out),
+    for the whole epoch and for its training part (the epoch minus its end-of-epoch validation)."""
     data = {n: (*profile_data(n), *profile_data(n // 4, seed=1)) for n in SIZES}
-    out: dict[int, list[float]] = {n: [] for n in SIZES}
+    whole: dict[int, list[float]] = {n: [] for n in SIZES}
+    training: dict[int, list[float]] = {n: [] for n in SIZES}
     for r in range(rounds):
         for n in (SIZES if r % 2 == 0 else SIZES[::-1]):
-            out[n].append(median(train_epochs(n, *data[n])[1:]))
-    return out
+            times = train_epochs(n, *data[n])
+            whole[n].append(median(times[1:]))
+            training[n].append(median([t - v for t, v in zip(times[1:], times.validation[1:], strict=True)]))
+    return whole, training
 
 
 def one_size(n_rows: int, pipeline_memory: bool = True) -> dict:
@@ -119,22 +123,25 @@ def main():
         for n in (SIZES if r % 2 == 0 else SIZES[::-1]):
             growth[n].append(in_subprocess(["--size", str(n)], timeout=None))
     largest = SIZES[-1]
-    in_process = epoch_times_interleaved(3 if QUICK else 5)
+    in_process, training_part = epoch_times_interleaved(3 if QUICK else 5)
     foreign = [in_subprocess(["--size-foreign", str(largest)], timeout=None) for _ in range(ROUNDS)]
     per_row_largest = median(in_process[largest]) / largest
+    train_per_row_largest = median(training_part[largest]) / largest
     rows = ["| training rows | s/epoch (median) | s/epoch per 100k rows | vs linear from the largest | "
+            "training part of the epoch: s, vs linear | end-of-epoch validation, s | "
             "s/epoch, fresh process per size | peak memory above baseline | / training data size |",
-            "| --- | --- | --- | --- | --- | --- | --- |"]
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for n in SIZES:
-        epoch_s = median(in_process[n])
+        epoch_s, train_s = median(in_process[n]), median(training_part[n])
         extra = median([g["peak_extra"] for g in growth[n]])
         data = growth[n][0]["train_bytes"]
         alone = median([g["epoch_s"] for g in growth[n]])
         rows.append(f"| {n:,} | {epoch_s:.3f} | {epoch_s / n * 1e5:.3f} | **{epoch_s / (per_row_largest * n):.2f}x** | "
+                    f"{train_s:.3f}, **{train_s / (train_per_row_largest * n):.2f}x** | {epoch_s - train_s:.4f} | "
                     f"{alone:.3f} | {extra / 2**20:.0f} MiB | **{extra / data:.2f}x** |")
     extra = median([g["peak_extra"] for g in foreign])
     rows.append(f"| {largest:,}, plain NumPy arrays (not from the pipeline: copied once) | "
-                f" | | | {median([g['epoch_s'] for g in foreign]):.3f} | {extra / 2**20:.0f} MiB | "
+                f" | | | | | {median([g['epoch_s'] for g in foreign]):.3f} | {extra / 2**20:.0f} MiB | "
                 f"**{extra / foreign[0]['train_bytes']:.2f}x** |")
     small, large = median([g["peak_extra"] for g in growth[SIZES[0]]]), median([g["peak_extra"] for g in growth[largest]])
     data_small, data_large = growth[SIZES[0]][0]["train_bytes"], growth[largest][0]["train_bytes"]
@@ -146,7 +153,9 @@ def main():
              "per round: " + "; ".join(f"{n:,}: " + ", ".join(f"{t:.3f}" for t in in_process[n]) for n in SIZES)
              + ". The fresh-process column times each size in its own process (where its memory is measured): "
              "the machine drifts between processes, so it is shown, not used for the linearity ratio."]
-    rows += ["", "Per epoch includes the validation pass (a quarter as many rows as training). Peak memory = the "
+    rows += ["", "Per epoch includes the validation pass (a quarter as many rows as training). The training part "
+             "is the epoch minus its end-of-epoch work (validation forward pass and loss, macro-F1, the best-weights "
+             "copy when the epoch improved), each per-size median over rounds. Peak memory = the "
              "process's peak RSS minus its RSS before the data were made (TensorFlow and the model loaded), so it "
              "counts the training and validation arrays, any tensor copies and everything fit allocates; the "
              "ratio divides by the training arrays' bytes (X float32 + y)."]

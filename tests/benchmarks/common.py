@@ -26,23 +26,35 @@ QUICK = os.environ.get("QUICK", "") not in ("", "0")
 PROFILE_ROWS, PROFILE_FEATURES, PROFILE_PRIORS = 269_501, 157, (0.62, 0.2, 0.1, 0.05, 0.03)
 
 
+class EpochTimes(list):
+    """Wall time of each epoch (a list), and of each epoch's end-of-epoch work in `.validation`
+    (the validation pass, macro-F1, the best-weights copy)."""
+
+    def __init__(self):
+        super().__init__()
+        self.validation: list[float] = []
+
+
 @contextlib.contextmanager
 def epoch_times():
-    """Yields a list that fills with the wall time of each epoch of training.fit, measured around
-    the per-epoch callback (so validation is included); the callback is restored afterwards."""
+    """Yields an EpochTimes that fills with the wall time of each epoch of training.fit, measured
+    around the per-epoch callback (so validation is included); the callback is restored afterwards."""
     from imbalance_lab import training
 
     stopper = training.MacroF1EarlyStopping
     begin, end = stopper.on_epoch_begin, stopper.on_epoch_end
-    times: list[float] = []
+    times = EpochTimes()
 
     def on_begin(self, epoch, logs=None):
         self._clock = time.perf_counter()
         begin(self, epoch, logs)
 
     def on_end(self, epoch, logs=None):
+        ended = time.perf_counter()
         end(self, epoch, logs)
-        times.append(time.perf_counter() - self._clock)
+        done = time.perf_counter()
+        times.append(done - self._clock)
+        times.validation.append(done - ended)
 
     stopper.on_epoch_begin, stopper.on_epoch_end = on_begin, on_end
     try:

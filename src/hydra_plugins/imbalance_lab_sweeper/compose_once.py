@@ -10,6 +10,7 @@ process. Imported at every Hydra start-up (plugin discovery): Hydra imports only
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -18,29 +19,39 @@ from omegaconf import DictConfig
 
 
 class ComposedConfigs:
-    """A ConfigLoader that answers a repeated `load_sweep_config` (same master config, same
-    overrides) with the config it composed the first time, once; everything else is the loader's."""
+    """A ConfigLoader that keeps the configs composed to validate a batch (`keep`) and hands each
+    to the first `load_sweep_config` with the same master config and overrides, once; any other
+    call composes afresh. A config listed twice is kept twice: no config object goes to two jobs."""
 
     LIMIT = 256  # configs kept at most (~0.1 MB each; the rest of a larger batch is composed twice)
 
     def __init__(self, loader: Any):
         self._loader = loader
-        self._kept: dict[tuple[int, tuple[str, ...]], DictConfig] = {}
+        self._kept: dict[tuple[int, tuple[str, ...]], list[DictConfig]] = {}
+        self._count = 0
+
+    def keep(self, master_config: DictConfig, sweep_overrides: list[str]) -> None:
+        """Compose (which validates) and keep the result for the launcher."""
+        config = self._loader.load_sweep_config(master_config, list(sweep_overrides))
+        if self._count < self.LIMIT:
+            self._kept.setdefault((id(master_config), tuple(sweep_overrides)), []).append(config)
+            self._count += 1
 
     def load_sweep_config(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
         key = (id(master_config), tuple(sweep_overrides))
-        if key in self._kept:
-            return self._kept.pop(key)  # the launcher's call: it may now change the config (job id)
-        config = self._loader.load_sweep_config(master_config, list(sweep_overrides))
-        if len(self._kept) < self.LIMIT:
-            self._kept[key] = config
-        return config
+        if self._kept.get(key):
+            self._count -= 1
+            config = self._kept[key].pop(0)
+            if not self._kept[key]:
+                del self._kept[key]
+            return config  # the launcher's: it may now change it (job id) and Hydra may make it read-only
+        return self._loader.load_sweep_config(master_config, list(sweep_overrides))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._loader, name)
 
     def __getstate__(self) -> dict:  # sent to other processes without the kept configs
-        return {"_loader": self._loader, "_kept": {}}
+        return {"_loader": self._loader, "_kept": {}, "_count": 0}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
@@ -54,3 +65,7 @@ class ComposeOnceSweeper(BasicSweeper):
         context = HydraContext(config_loader=ComposedConfigs(hydra_context.config_loader),
                                callbacks=hydra_context.callbacks)
         super().setup(hydra_context=context, task_function=task_function, config=config)
+
+    def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
+        for overrides in batch:
+            self.hydra_context.config_loader.keep(self.config, list(overrides))
