@@ -64,21 +64,25 @@ def test_failing_jobs_end_failed_and_the_sweep_goes_on(tmp_path, store):
     assert [p.info.status for p in parents(store)] == ["FAILED"]
 
 
+def wait_for_run(store: str, sweep: subprocess.Popen, number: int, timeout: float = 300) -> None:
+    """Until the sweep is training its `number`-th run (the ones before FINISHED, one RUNNING)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        statuses = Counter(r.info.status for r in children(store))
+        if statuses["FINISHED"] >= number - 1 and statuses["RUNNING"] == 1:
+            return
+        assert sweep.poll() is None, f"the sweep ended before its run {number} could be caught"
+        time.sleep(0.05)
+    raise AssertionError(f"the sweep never reached its run {number}")
+
+
 def test_kill_9_then_rerun_finishes_each_combination_once(tmp_path, store):
     args = ["-m", *TINY, "seed=0,1,2,3"]
     env = {**os.environ, "MLFLOW_TRACKING_URI": store}
     sweep = subprocess.Popen([str(BIN / "imbalance-lab"), *args], cwd=tmp_path, env=env, start_new_session=True,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 300
-        while time.time() < deadline:  # kill during the third run: two FINISHED, one RUNNING
-            statuses = Counter(r.info.status for r in children(store))
-            if statuses["FINISHED"] >= 2 and statuses["RUNNING"] == 1:
-                break
-            assert sweep.poll() is None, "the sweep ended before it could be killed"
-            time.sleep(0.05)
-        else:
-            raise AssertionError("the sweep never reached its third run")
+        wait_for_run(store, sweep, 3)  # kill during the third run: two FINISHED, one RUNNING
     finally:
         os.killpg(sweep.pid, signal.SIGKILL)
         sweep.wait()
@@ -108,15 +112,7 @@ def test_ctrl_c_keeps_what_was_trained_and_leaves_nothing_running(tmp_path, stor
                              cwd=tmp_path, env=env, start_new_session=True,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.time() + 300
-        while time.time() < deadline:  # interrupt during the second or a later run
-            statuses = Counter(r.info.status for r in children(store))
-            if statuses["FINISHED"] >= 1 and statuses["RUNNING"] == 1:
-                break
-            assert sweep.poll() is None, "the sweep ended before it could be interrupted"
-            time.sleep(0.05)
-        else:
-            raise AssertionError("the sweep never reached its second run")
+        wait_for_run(store, sweep, 2)  # interrupt during the second or a later run
         os.killpg(sweep.pid, signal.SIGINT)  # what a terminal sends the foreground group on Ctrl-C
         _, stderr = sweep.communicate(timeout=120)
     finally:
