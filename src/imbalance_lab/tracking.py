@@ -285,10 +285,10 @@ def _finish_run(uri: str, token: str, payload: RunPayload, strict: bool,
     """Log the payload, then FINISHED; (status, run id, reason). `run_id`: the id the run was
     created with, for a writer that did not create it (the one before it died)."""
     client = _client(uri)
-    if token not in _runs and run_id is not None:
-        _runs[token] = run_id
-    if token not in _runs and token not in _failures:
-        _failures[token] = "the MLflow run was never created (its writer process died first)"
+    if run_id is not None:
+        _runs.setdefault(token, run_id)
+    if token not in _runs:
+        _failures.setdefault(token, "the MLflow run was never created (its writer process died first)")
     if token not in _failures:
         try:
             write_payload(client, _runs[token], payload)
@@ -330,7 +330,8 @@ def _writer_started() -> None:
     Ctrl-C reaches the whole process group, but only the sweep's process acts on it: it ends the
     interrupted run KILLED, and the writer finishes every write queued before (nothing trained is
     lost). If the sweep's process is killed outright, the writer ends at once: what it had not
-    written stays RUNNING, and the next sweep marks it KILLED (its pid is dead). The store's code is imported now (~1 s), not later under the store-opening lock."""
+    written stays RUNNING, and the next sweep marks it KILLED (its pid is dead). The store's code
+    is imported now (~1 s), not later under the store-opening lock."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = multiprocessing.parent_process()
     if parent is not None:  # the sweep was killed (kill -9): stop too, as the thread of old did
@@ -367,9 +368,9 @@ class Writer:
             if then is not None:
                 then(result, None)
             return
-        settled: Future = Future()
+        settled: Future = Future()  # done once `then` has run: what wait() waits for
 
-        def settle(written: Future) -> None:
+        def after(written: Future) -> None:
             try:
                 if then is not None:
                     error = written.exception()
@@ -385,7 +386,7 @@ class Writer:
             written = self._pool.submit(fn, *args)
         self._pending = [f for f in self._pending if not f.done()]
         self._pending.append(settled)
-        written.add_done_callback(settle)
+        written.add_done_callback(after)
 
     def admit(self, run: tuple[str, str, str]) -> None:
         """A new run, (store, experiment id, run_key), may start once at most `ahead` earlier tasks
