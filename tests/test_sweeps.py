@@ -64,12 +64,14 @@ def test_failing_jobs_end_failed_and_the_sweep_goes_on(tmp_path, store):
     assert [p.info.status for p in parents(store)] == ["FAILED"]
 
 
-def wait_for_run(store: str, sweep: subprocess.Popen, number: int, timeout: float = 300) -> None:
-    """Until the sweep is training its `number`-th run (the ones before FINISHED, one RUNNING)."""
+def wait_for_run(store: str, sweep: subprocess.Popen, number: int, timeout: float = 300,
+                 running: tuple[int, ...] = (1,)) -> None:
+    """Until the sweep is training its `number`-th run (the ones before FINISHED, one RUNNING, or
+    as many as `running` allows when workers train at once)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         statuses = Counter(r.info.status for r in children(store))
-        if statuses["FINISHED"] >= number - 1 and statuses["RUNNING"] == 1:
+        if statuses["FINISHED"] >= number - 1 and statuses["RUNNING"] in running:
             return
         assert sweep.poll() is None, f"the sweep ended before its run {number} could be caught"
         time.sleep(0.05)
@@ -104,15 +106,19 @@ def test_kill_9_then_rerun_finishes_each_combination_once(tmp_path, store):
     assert sorted(p.info.status for p in parents(store)) == ["FINISHED", "KILLED"]
 
 
-def test_ctrl_c_keeps_what_was_trained_and_leaves_nothing_running(tmp_path, store):
-    """Ctrl-C reaches the sweep and its MLflow writer process (one process group): runs already
-    trained are written in full, the interrupted run and the sweep's parent end KILLED."""
+@pytest.mark.parametrize("launcher", [[], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]],
+                         ids=["in-process", "joblib-2"])
+def test_ctrl_c_keeps_what_was_trained_and_leaves_nothing_running(tmp_path, store, launcher):
+    """Ctrl-C reaches the sweep and its MLflow writer process, or its joblib workers and their fork
+    server (one process group): runs already trained are written in full, the interrupted ones
+    (one per worker) and the sweep's parent end KILLED."""
     env = {**os.environ, "MLFLOW_TRACKING_URI": store}
-    sweep = subprocess.Popen([str(BIN / "imbalance-lab"), "-m", *TINY, "trainer.epochs=30", "seed=0,1,2,3"],
+    sweep = subprocess.Popen([str(BIN / "imbalance-lab"), "-m", *TINY, "trainer.epochs=30", "seed=0,1,2,3,4,5",
+                              *launcher],
                              cwd=tmp_path, env=env, start_new_session=True,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        wait_for_run(store, sweep, 2)  # interrupt during the second or a later run
+        wait_for_run(store, sweep, 2, running=(1, 2))  # interrupt during the second or a later run
         os.killpg(sweep.pid, signal.SIGINT)  # what a terminal sends the foreground group on Ctrl-C
         _, stderr = sweep.communicate(timeout=120)
     finally:
@@ -121,7 +127,7 @@ def test_ctrl_c_keeps_what_was_trained_and_leaves_nothing_running(tmp_path, stor
     assert sweep.returncode != 0 and "KeyboardInterrupt" in stderr
     runs = children(store)
     statuses = Counter(r.info.status for r in runs)
-    assert statuses["RUNNING"] == 0 and statuses["FINISHED"] >= 1 and statuses["KILLED"] <= 1
+    assert statuses["RUNNING"] == 0 and statuses["FINISHED"] >= 1 and statuses["KILLED"] <= max(1, len(launcher))
     for run in runs:
         if run.info.status == "FINISHED":  # written in full
             assert "test/macro_f1" in run.data.metrics
@@ -130,6 +136,22 @@ def test_ctrl_c_keeps_what_was_trained_and_leaves_nothing_running(tmp_path, stor
             assert run.info.status == "KILLED" and "Ctrl-C" in run.data.tags["error"]
     [parent] = parents(store)
     assert parent.info.status == "KILLED" and "interrupted" in parent.data.tags["error"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_dead_unreaped_process_counts_as_dead_for_orphan_runs():
+    """A worker killed but not yet reaped by its parent (a zombie) no longer runs its run."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        stat = f"/proc/{child.pid}/stat"
+        deadline = time.time() + 30
+        while os.path.exists(stat) and open(stat).read().rsplit(")", 1)[-1].split()[0] != "Z":
+            assert time.time() < deadline
+            time.sleep(0.01)
+        assert not tracking._pid_alive(child.pid)
+    finally:
+        child.wait()
+    assert tracking._pid_alive(os.getpid()) and tracking._pid_alive(os.getppid())
 
 
 def test_a_config_listed_twice_in_a_sweep_trains_once(tmp_path, store):

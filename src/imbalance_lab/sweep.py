@@ -26,6 +26,7 @@ from imbalance_lab.report.command import command_line as report_command_line
 
 log = logging.getLogger(__name__)
 RESULT_FILE = "job_result.json"
+INTERRUPTED = "the sweep was interrupted (Ctrl-C, or its launcher failed) and stopped the worker training this run"
 
 
 def run_job(cfg: DictConfig):
@@ -173,11 +174,14 @@ class SweepCallback(Callback):
 
 def end_if_interrupted(info: dict) -> None:
     """At exit: a parent run still RUNNING means the sweep never reached its end (Ctrl-C, or Hydra
-    raised); it ends KILLED, after the writes queued before (the interrupted job's run is KILLED too)."""
+    raised); it ends KILLED, after the writes queued before (the interrupted job's run is KILLED too).
+    So do runs whose worker process is gone: joblib stops its workers at once, maybe before one has
+    ended its run."""
     try:
         tracking.wait_for_writes()
         client = tracking.client_for(info["uri"])
         if client.get_run(info["run_id"]).info.status == "RUNNING":
+            tracking.mark_orphans_killed(client, info["experiment_id"], INTERRUPTED)
             client.set_tag(info["run_id"], "error", "the sweep was interrupted before its end")
             client.set_terminated(info["run_id"], status="KILLED")
     except Exception as err:  # the store went away: the next sweep marks the run KILLED (its pid is dead)

@@ -144,7 +144,8 @@ def finished_run_id(client: MlflowClient, exp_id: str, key: str) -> str | None:
     return runs[0].info.run_id if runs else None
 
 
-def mark_orphans_killed(client: MlflowClient, exp_id: str) -> int:
+def mark_orphans_killed(client: MlflowClient, exp_id: str,
+                        reason: str = "the process running it died (killed or crashed)") -> int:
     """Runs left RUNNING by a process of this host that no longer exists are marked KILLED."""
     host = socket.gethostname()
     killed = 0
@@ -153,7 +154,7 @@ def mark_orphans_killed(client: MlflowClient, exp_id: str) -> int:
         if tags.get("imbalance_lab.host") != host or not tags.get("imbalance_lab.pid", "").isdigit():
             continue
         if not _pid_alive(int(tags["imbalance_lab.pid"])):
-            client.set_tag(run.info.run_id, "error", "the process running it died (killed or crashed)")
+            client.set_tag(run.info.run_id, "error", reason)
             client.set_terminated(run.info.run_id, status="KILLED")
             killed += 1
     return killed
@@ -168,7 +169,16 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Dead but not yet reaped by its parent (Linux; elsewhere assumed not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]
 
 
 @lru_cache(maxsize=1)
