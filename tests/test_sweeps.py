@@ -12,6 +12,7 @@ import time
 import urllib.request
 from collections import Counter
 
+import joblib
 import psutil
 import pytest
 from mlflow.exceptions import MlflowException
@@ -102,7 +103,7 @@ def test_kill_9_then_rerun_finishes_each_combination_once(tmp_path, store):
     assert len(finished) == 4 and set(finished.values()) == {1}
     assert all(per_key[key] == 1 for key in finished_keys)  # not trained again
     killed = [r for r in runs if r.data.tags["run_key"] == killed_key and r.info.status == "KILLED"]
-    assert per_key[killed_key] == 2 and len(killed) == 1 and "died" in killed[0].data.tags["error"]
+    assert per_key[killed_key] == 2 and len(killed) == 1 and "stopped before ending it" in killed[0].data.tags["error"]
     assert sorted(p.info.status for p in parents(store)) == ["FINISHED", "KILLED"]
 
 
@@ -133,7 +134,9 @@ def test_ctrl_c_keeps_what_was_trained_and_leaves_nothing_running(tmp_path, stor
             assert "test/macro_f1" in run.data.metrics
             assert "confusion_matrix.png" in {a.path for a in client(store).list_artifacts(run.info.run_id)}
         else:
-            assert run.info.status == "KILLED" and "Ctrl-C" in run.data.tags["error"]
+            # ended by its own process, or (a joblib worker stopped first) by the sweep's at its exit
+            assert run.info.status == "KILLED" and ("Ctrl-C" in run.data.tags["error"]
+                                                    or "sweep was interrupted" in run.data.tags["error"])
     [parent] = parents(store)
     assert parent.info.status == "KILLED" and "interrupted" in parent.data.tags["error"]
 
@@ -172,7 +175,7 @@ def test_joblib_two_workers_share_one_store_and_parent(tmp_path, store):
     assert {r.data.tags["mlflow.parentRunId"] for r in runs} == {parent.info.run_id}
     worker_pids = {r.data.tags["imbalance_lab.pid"] for r in runs}
     assert len(worker_pids) == 2 and parent.data.tags["imbalance_lab.pid"] not in worker_pids
-    threads = max(1, (os.cpu_count() or 1) // 2)  # two workers share the cores
+    threads = max(1, joblib.cpu_count() // 2)  # two workers share the cores (as joblib counts them)
     assert {r.data.tags["imbalance_lab.tf_threads"] for r in runs} == {str(threads)}
 
 
@@ -363,7 +366,7 @@ def test_threads_per_job_follows_the_launcher():
 
     from imbalance_lab.sweep import threads_per_job
 
-    cores = os.cpu_count() or 1
+    cores = joblib.cpu_count()
     assert threads_per_job(OmegaConf.create({"_target_": "hydra._internal.BasicLauncher"})) is None
     assert threads_per_job(OmegaConf.create({"n_jobs": 2})) == max(1, cores // 2)
     assert threads_per_job(OmegaConf.create({"n_jobs": -1})) == 1

@@ -26,7 +26,6 @@ from imbalance_lab.report.command import command_line as report_command_line
 
 log = logging.getLogger(__name__)
 RESULT_FILE = "job_result.json"
-INTERRUPTED = "the sweep was interrupted (Ctrl-C, or its launcher failed) and stopped the worker training this run"
 
 
 def run_job(cfg: DictConfig):
@@ -79,7 +78,9 @@ def in_process(launcher: DictConfig) -> bool:
 def threads_per_job(launcher: DictConfig) -> int | None:
     """TensorFlow threads for one job, so that the jobs running at once share the cores instead of
     each starting a pool as wide as the machine; None (TensorFlow's default) when jobs run one by one."""
-    cores = os.cpu_count() or 1
+    from joblib import cpu_count
+
+    cores = cpu_count()  # the CPUs this process may use (affinity, cgroup quota), as joblib counts them
     n_jobs = launcher.get("n_jobs")  # joblib: jobs at once; negative counts back from the cores
     if n_jobs:
         concurrent = n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)
@@ -181,11 +182,11 @@ def end_if_interrupted(info: dict) -> None:
         tracking.wait_for_writes()
         client = tracking.client_for(info["uri"])
         if client.get_run(info["run_id"]).info.status == "RUNNING":
-            tracking.mark_orphans_killed(client, info["experiment_id"], INTERRUPTED)
             client.set_tag(info["run_id"], "error", "the sweep was interrupted before its end")
             client.set_terminated(info["run_id"], status="KILLED")
-    except Exception as err:  # the store went away: the next sweep marks the run KILLED (its pid is dead)
-        log.warning("Could not end the interrupted sweep's parent run: %s", err)
+            tracking.mark_orphans_killed(client, info["experiment_id"], info["run_id"])
+    except Exception as err:  # the store went away: the next sweep marks the runs KILLED (their pids are dead)
+        log.warning("Could not end the interrupted sweep's runs: %s", err)
 
 
 def read_results(sweep_dir: Path) -> list[dict]:

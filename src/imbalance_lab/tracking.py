@@ -144,17 +144,20 @@ def finished_run_id(client: MlflowClient, exp_id: str, key: str) -> str | None:
     return runs[0].info.run_id if runs else None
 
 
-def mark_orphans_killed(client: MlflowClient, exp_id: str,
-                        reason: str = "the process running it died (killed or crashed)") -> int:
-    """Runs left RUNNING by a process of this host that no longer exists are marked KILLED."""
+def mark_orphans_killed(client: MlflowClient, exp_id: str, parent_run_id: str | None = None) -> int:
+    """Runs left RUNNING by a process of this host that no longer exists are marked KILLED (only
+    the children of `parent_run_id` if given)."""
     host = socket.gethostname()
     killed = 0
-    for run in client.search_runs([exp_id], filter_string="attributes.status = 'RUNNING'", max_results=5000):
+    query = "attributes.status = 'RUNNING'" + (f" and tags.mlflow.parentRunId = '{parent_run_id}'"
+                                               if parent_run_id else "")
+    for run in client.search_runs([exp_id], filter_string=query, max_results=5000):
         tags = run.data.tags
         if tags.get("imbalance_lab.host") != host or not tags.get("imbalance_lab.pid", "").isdigit():
             continue
         if not _pid_alive(int(tags["imbalance_lab.pid"])):
-            client.set_tag(run.info.run_id, "error", reason)
+            client.set_tag(run.info.run_id, "error", "the process running it stopped before ending it "
+                                                     "(killed, crashed, or its sweep was interrupted)")
             client.set_terminated(run.info.run_id, status="KILLED")
             killed += 1
     return killed

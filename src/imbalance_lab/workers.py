@@ -7,11 +7,17 @@ store and validated the batch. Instead, the workers are forked from one fork ser
 imports happen once, alongside the sweep's own start-up, and every worker begins with them done.
 Forking after them is safe: nothing in the server runs a TensorFlow op, so TensorFlow has no
 thread pools yet, and each worker still sets its own thread counts before its first op
-(sweep.limit_tf_threads)."""
+(sweep.limit_tf_threads).
+
+As with Python's 'spawn' and 'forkserver' start methods generally, each worker imports the
+command's main script as `__mp_main__` (the `imbalance-lab` script only defines its entry point);
+and workers see the environment of the moment the sweep started. If the server cannot start,
+the sweep goes on with loky's usual workers."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import os
 import sys
@@ -21,16 +27,15 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+log = logging.getLogger(__name__)
+
 # Linux only: macOS's system frameworks are not safe to use in a forked child (Python's own default
 # there is 'spawn'), and Windows has no fork; elsewhere loky's workers start as before.
 FORK_SERVER_PLATFORM = sys.platform.startswith("linux")
 
-# What the fork server imports, in order; `imbalance_lab.preloaded` last (it freezes the rest).
-PRELOAD = [
-    "imbalance_lab.sweep", "imbalance_lab.run", "imbalance_lab.report.plots",
-    "mlflow.store.tracking.sqlalchemy_store", "hydra_plugins.hydra_joblib_launcher._core",
-    "imbalance_lab.preloaded",
-]
+# The fork server imports this one module, which imports the rest (its MODULES), never dying of a
+# failed import, and then freezes them.
+PRELOAD = ["imbalance_lab.preloaded"]
 
 
 class ForkServer(Callback):
@@ -45,33 +50,35 @@ class ForkServer(Callback):
 
 
 def forked_worker_count(launcher: DictConfig) -> int:
-    """How many joblib process workers the sweep's launcher will start (0: none, e.g. n_jobs=1
-    runs the jobs in this process, or a threads backend, or another launcher)."""
-    if "JoblibLauncher" not in str(launcher.get("_target_", "")):
-        return 0
-    if launcher.get("backend") not in (None, "loky") or launcher.get("prefer", "processes") != "processes" \
-            or launcher.get("require") is not None:
+    """How many process workers the sweep's joblib launcher will start: 0 for another launcher or
+    n_jobs=1 (joblib then runs the jobs in this process). Hydra's joblib launcher always uses loky's
+    process workers, whatever `backend` and `prefer` say."""
+    if "JoblibLauncher" not in str(launcher.get("_target_", "")) or not FORK_SERVER_PLATFORM:
         return 0
     from joblib._parallel_backends import LokyBackend
 
     n_jobs = LokyBackend().effective_n_jobs(launcher.get("n_jobs", -1))
-    return n_jobs if n_jobs > 1 and FORK_SERVER_PLATFORM else 0
+    return n_jobs if n_jobs > 1 else 0
 
 
 def start_fork_server(n_workers: int) -> None:
     """Start the fork server now (its imports run while this process goes on) and have loky fork
     its workers from it. The server gets the thread limits joblib gives each of `n_workers` loky
     workers (OMP_NUM_THREADS and the like), since forked workers inherit its numerical libraries
-    as they were initialised."""
+    as they were initialised. Only a speed-up: if it cannot start, loky starts its workers as usual."""
     from multiprocessing import forkserver
 
-    from joblib._parallel_backends import LokyBackend
-    from joblib.externals.loky.backend import context as loky_context
+    try:
+        from joblib._parallel_backends import LokyBackend
+        from joblib.externals.loky.backend import context as loky_context
 
-    multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
-    with environment(LokyBackend()._prepare_worker_env(n_jobs=n_workers)):
-        forkserver.ensure_running()
-    loky_context.set_start_method("forkserver", force=True)
+        multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
+        with environment(LokyBackend()._prepare_worker_env(n_jobs=n_workers)):
+            forkserver.ensure_running()
+        loky_context.set_start_method("forkserver", force=True)
+    except Exception as err:  # noqa: BLE001 - e.g. a private joblib API moved, a socket path too long
+        log.warning("Parallel workers will each import TensorFlow themselves: could not start their fork "
+                    "server (%s: %s).", type(err).__name__, err)
 
 
 @contextlib.contextmanager

@@ -12,6 +12,9 @@ from common import QUICK, cli, interleaved, median, write_section
 ROUNDS = 1 if QUICK else 2
 
 
+SEEDS = "seed=0,1,2,3"  # the same grid x 4 seeds: 48 runs
+
+
 def sweep(*launcher: str):
     def run(_round: int) -> dict:
         with tempfile.TemporaryDirectory() as tmp:
@@ -21,8 +24,8 @@ def sweep(*launcher: str):
     return run
 
 
-def joblib(n_jobs: int):
-    return sweep("hydra/launcher=joblib", f"hydra.launcher.n_jobs={n_jobs}")
+def joblib(n_jobs: int, *extra: str):
+    return sweep("hydra/launcher=joblib", f"hydra.launcher.n_jobs={n_jobs}", *extra)
 
 
 def runs_to_reach(target: float, one: float, s1: float, two: float, s2: float, n: int = 12) -> float | None:
@@ -46,15 +49,18 @@ def steady_runs_per_s(store: str) -> float:
 
 
 def main():
-    runs = interleaved({"n_jobs=1": joblib(1), "n_jobs=2": joblib(2), "default": sweep()}, ROUNDS)
+    runs = interleaved({"n_jobs=1": joblib(1), "n_jobs=2": joblib(2), "default": sweep(),
+                        "n_jobs=1, 48": joblib(1, SEEDS), "n_jobs=2, 48": joblib(2, SEEDS)}, ROUNDS)
+    one48, two48 = (median([r["wall"] for r in runs[f"n_jobs={n}, 48"]]) for n in (1, 2))
     one, two = median([r["wall"] for r in runs["n_jobs=1"]]), median([r["wall"] for r in runs["n_jobs=2"]])
     s1, s2 = median([r["steady"] for r in runs["n_jobs=1"]]), median([r["steady"] for r in runs["n_jobs=2"]])
     base, s0 = median([r["wall"] for r in runs["default"]]), median([r["steady"] for r in runs["default"]])
     reach = runs_to_reach(1.6, one, s1, two, s2)
     body = f"""`imbalance-lab -m {' '.join(GRID)} hydra/launcher=joblib hydra.launcher.n_jobs=N`, fresh store each time;
 median of {ROUNDS} interleaved round(s), with the default launcher (in-process, no hydra/launcher override) beside.
-Whole command: wall time, start-up included (n_jobs=2 starts two worker processes that each import
-TensorFlow, ~6-8 s, while n_jobs=1 runs its jobs in the launching process).
+Whole command: wall time, start-up included. n_jobs=1 runs its jobs in the launching process, which
+imports TensorFlow (~6-8 s) after opening the store and validating the batch; n_jobs=2 forks its two
+workers from a fork server that imports TensorFlow once, alongside that start-up (imbalance_lab/workers.py).
 Steady state: runs finished per second between the first and the last run's end (MLflow end times).
 
 | launcher | whole command, s for 12 runs | throughput vs n_jobs=1 | steady state, runs/s | vs n_jobs=1 |
@@ -63,7 +69,9 @@ Steady state: runs finished per second between the first and the last run's end 
 | joblib n_jobs=2 | {two:.1f} | **{one / two:.2f}x** | {s2:.2f} | **{s2 / s1:.2f}x** |
 | default (basic, in-process) | {base:.1f} | {one / base:.2f}x | {s0:.2f} | {s0 / s1:.2f}x |
 
-Extrapolated from these figures (each command = its fixed start-up + runs / its steady rate): the whole
+The same grid with {SEEDS} (48 runs): n_jobs=1 {one48:.1f} s, n_jobs=2 {two48:.1f} s: **{one48 / two48:.2f}x** for the whole command.
+
+Extrapolated from the 12-run figures (each command = its fixed start-up + runs / its steady rate): the whole
 command of n_jobs=2 reaches 1.6x n_jobs=1 from about {f'{reach:.0f} runs' if reach else 'no sweep size (the steady rates are too close)'}."""
     write_section("3. Scaling with joblib (same grid)", body,
                   f"{'QUICK=1 ' if QUICK else ''}make bench (tests/benchmarks/bench_scaling.py)")
