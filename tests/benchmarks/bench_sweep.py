@@ -17,6 +17,9 @@ LOSSES, WEIGHTS, SAMPLERS = ("ce", "bce"), ("none", "balanced"), ("none", "rando
 GRID = ["dataset=digits", "trainer=quick", f"loss={','.join(LOSSES)}", f"class_weight={','.join(WEIGHTS)}",
         f"sampler={','.join(SAMPLERS)}"]
 ROUNDS = 1 if QUICK else 2
+# The overhead share moves by several points between rounds on a noisy machine (one 12-run
+# sequence is ~10 s): more rounds of it, and the spread is reported.
+OVERHEAD_ROUNDS = 1 if QUICK else 4
 
 
 def sweep_in_process(_round: int) -> float:
@@ -98,7 +101,7 @@ def overhead_per_run() -> dict:
 
         background_writer = tracking.Writer(background=True)  # one per sweep, started with it (sweep.run_job)
         recipe.execute(*compose([*configs("warm-up")[0], "seed=99"]))  # TensorFlow and MLflow start-up
-        for r in range(ROUNDS):
+        for r in range(OVERHEAD_ROUNDS):
             for background in ((False, True) if r % 2 == 0 else (True, False)):
                 out["sweep" if background else "sync"].append(sequence(background, f"{'sweep' if background else 'sync'}-{r}"))
     return out
@@ -140,9 +143,10 @@ the same 12 trainings as separate `python tests/benchmarks/plain_train.py` proce
 | 12 x python plain_train.py | {plain:.1f} | {plain / 12:.2f} | 1.00x |
 
 **Overhead as a sweep runs** (the 12 runs in one process, MLflow writes in the background writer process as
-`imbalance-lab -m` does, wall time until the last write is in the store; median of {ROUNDS} round(s)):
+`imbalance-lab -m` does, wall time until the last write is in the store; median of {OVERHEAD_ROUNDS} round(s)):
 {median(sweep_wall):.3f} s per run, of which **imbalance-lab overhead {median(sweep_share):.1%}** = 1 - (fit + predict of the
-same round's sequence with every write done at once, where nothing competes with training) / wall time.
+same round's sequence with every write done at once, where nothing competes with training) / wall time
+(per round: {', '.join(f'{x:.1%}' for x in sweep_share)}).
 On the main thread alone (fit + predict as timed in that sequence, i.e. slowed by the writer): {median(main_share):.1%}.
 Hydra composing a job's config (the launcher's work, not counted above): {median(overhead['compose']):.3f} s per run.
 
