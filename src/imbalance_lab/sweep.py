@@ -19,7 +19,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from imbalance_lab import tracking
+from imbalance_lab import tracking, workers
 from imbalance_lab.configs import choices_from_hydra
 from imbalance_lab.errors import ImbalanceLabError
 from imbalance_lab.report.command import command_line as report_command_line
@@ -80,11 +80,8 @@ def threads_per_job(launcher: DictConfig) -> int | None:
     each starting a pool as wide as the machine; None (TensorFlow's default) when jobs run one by one."""
     from joblib import cpu_count
 
-    cores = cpu_count()  # the CPUs this process may use (affinity, cgroup quota), as joblib counts them
-    n_jobs = launcher.get("n_jobs")  # joblib: jobs at once; negative counts back from the cores
-    if n_jobs:
-        concurrent = n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)
-        return max(1, cores // concurrent)
+    if launcher.get("n_jobs"):  # joblib
+        return max(1, cpu_count() // workers.jobs_at_once(launcher.n_jobs))
     if launcher.get("cpus_per_task"):  # submitit: the CPUs the scheduler gave this task
         return int(launcher.cpus_per_task)
     if "submitit" in str(launcher.get("_target_", "")):

@@ -55,10 +55,18 @@ def forked_worker_count(launcher: DictConfig) -> int:
     process workers, whatever `backend` and `prefer` say."""
     if "JoblibLauncher" not in str(launcher.get("_target_", "")) or not FORK_SERVER_PLATFORM:
         return 0
-    from joblib._parallel_backends import LokyBackend
-
-    n_jobs = LokyBackend().effective_n_jobs(launcher.get("n_jobs", -1))
+    n_jobs = jobs_at_once(launcher.get("n_jobs", -1))
     return n_jobs if n_jobs > 1 else 0
+
+
+def jobs_at_once(n_jobs: int | None) -> int:
+    """joblib's n_jobs as a number of jobs: negative counts back from the CPUs this process may use
+    (affinity, cgroup quota, as joblib counts them); None means one at a time."""
+    from joblib import cpu_count
+
+    if not n_jobs:
+        return 1
+    return n_jobs if n_jobs > 0 else max(1, cpu_count() + 1 + n_jobs)
 
 
 def start_fork_server(n_workers: int) -> None:
