@@ -7,9 +7,12 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from imbalance_lab import resample_cache
+from imbalance_lab import epoch_loop, resample_cache
 from imbalance_lab.epoch_loop import epoch_batches, fit_arrays
+from imbalance_lab.configs import compose
 from imbalance_lab.remedies.losses import categorical_crossentropy
+
+from conftest import TINY
 
 
 def test_an_epoch_visits_every_row_once_and_pads_the_last_batch():
@@ -75,3 +78,65 @@ def test_early_stopping_restores_the_weights_of_the_best_validation_epoch():
     restored = f1_score(y[200:], predict_logits(model, X[200:]).argmax(axis=1), average="macro", labels=[0, 1, 2],
                         zero_division=0)
     assert restored == pytest.approx(max(scores), abs=1e-12) and restored > scores[-1]
+
+
+# Each case once with the compiled loop's kept trainer, and the paths that train their own model.
+POSITION_CASES = ["model.dropout=0.3 model.input_dropout=0.2", "loss=focal activation=sigmoid",
+                  "sampler=random_over class_weight=balanced bias_init=log_prior", "model=linear model.l2=0.01",
+                  "loss=ldam", "loss=ldam loss.drw_start=1", "sampler=balanced_batch", "trainer.loop=keras"]
+
+
+@pytest.mark.parametrize("overrides", POSITION_CASES)
+def test_a_run_gives_the_same_numbers_whatever_ran_before_it_in_the_process(overrides):
+    """Runs of one architecture and loss function train one kept model with its compiled function,
+    and compiled kernels outlive each run's seeding; so seed 0 run first (a new trainer) and run again
+    after seed 1 trained (as jobs of an in-process sweep, memory released in between) must agree
+    exactly: history, test metrics and the trained weights."""
+    from imbalance_lab.run import train_and_evaluate
+    from imbalance_lab.sweep import _gradient_registry, release_job_memory
+
+    tiny = [o for o in TINY if not (o.startswith("model.") and "model=" in overrides)]  # mlp's keys
+    epoch_loop.forget_trainers()
+    runs = []
+    for seed in (0, 1, 0):
+        before = set(_gradient_registry())
+        out = train_and_evaluate(compose([*tiny, *overrides.split(), f"seed={seed}"])[0])
+        runs.append((out, [w.copy() for w in out.fitted.model.get_weights()]))
+        release_job_memory(before)
+    (first, first_weights), (again, again_weights) = runs[0], runs[2]
+    assert again.fitted.history == first.fitted.history and len(first.fitted.history) > 0
+    np.testing.assert_equal(again.evaluation.metrics, first.evaluation.metrics)
+    for a, b in zip(again_weights, first_weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+    reusable = not any(o in overrides for o in ("drw_start", "balanced_batch", "loop=keras"))
+    assert (again.fitted.model is first.fitted.model) == reusable  # the kept trainer did train it (or could not)
+
+
+def test_seeding_sets_what_keras_sets_but_keeps_compiled_kernels():
+    """seed_everything sets the seeds keras.utils.set_random_seed sets (the reference: same draws from
+    Python, NumPy, Keras's generators and initializers, same TensorFlow op seeds), but TensorFlow's
+    compiled kernels survive it: a stateful random kernel (which imbalance-lab's Keras models do not
+    use) goes on with its stream, where Keras's seeding restarts it by emptying every kernel cache."""
+    import random
+
+    import tensorflow as tf
+    from tensorflow.python.framework import random_seed
+
+    from imbalance_lab.training import seed_everything
+
+    def draws():
+        return (random.random(), float(np.random.rand()), keras.random.uniform((3,)).numpy().tolist(),
+                keras.initializers.GlorotUniform()((3, 2)).numpy().tolist(), random_seed.get_seed(None))
+
+    keras.utils.set_random_seed(7)
+    reference = draws()
+    seed_everything(7)
+    assert draws() == reference
+    stateful = tf.function(lambda: tf.random.uniform(()))
+    keras.utils.set_random_seed(0)
+    start = float(stateful())
+    assert float(stateful()) != start
+    keras.utils.set_random_seed(0)
+    assert float(stateful()) == start  # Keras's seeding emptied the kernel cache: the stream restarted
+    seed_everything(0)
+    assert float(stateful()) != start  # kept: the kernel was not rebuilt

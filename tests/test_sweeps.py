@@ -291,16 +291,19 @@ def test_a_finished_job_leaves_no_graph_behind(make_cfg):
     training function, holding its graphs) and Keras's global state end each job as they began."""
     import keras
 
+    from imbalance_lab.epoch_loop import forget_trainers
     from imbalance_lab.run import execute
     from imbalance_lab.sweep import _gradient_registry, release_job_memory
 
     cfg, choices = make_cfg("tracking.rerun=true")
+    forget_trainers()
     sizes = []
-    for _ in range(3):
+    for job in range(3):
         before = set(_gradient_registry())
         assert execute(cfg, choices).status == "FINISHED"
-        assert len(_gradient_registry()) > len(before)  # the job did register its gradients
-        release_job_memory(before)
+        if job == 0:
+            assert len(_gradient_registry()) > len(before)  # the job did register its gradients
+        release_job_memory(before)  # (later jobs train the first one's kept trainer: nothing new to trace)
         sizes.append(len(_gradient_registry()))
     assert sizes[0] == sizes[1] == sizes[2]
     assert keras.backend.get_uid("dense") == 1  # Keras's global naming state was reset

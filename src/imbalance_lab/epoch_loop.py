@@ -12,9 +12,19 @@ Same arithmetic as fit: per batch, loss = sum(sample_weight * loss_fn(y, logits)
 (Keras's "sum_over_batch_size"), plus `model.losses`; the optimizer applies the kernel
 constraints; the epoch's loss is the batch losses averaged with batch sizes as weights. The last,
 partial batch is padded to the batch size with zero-weight rows so that XLA compiles one shape.
+
+Tracing that function (and the first call of the traced graph) is most of a quick run's time, so
+a process keeps the trainers of its recent runs (model, optimizer, traced function). A later run
+whose key says it trains the same architecture with the same loss function, optimiser and data
+shape loads its own freshly built model's variables (initial weights, output bias, dropout seed
+states) and the optimizer's initial state into a kept trainer and trains that: the same arithmetic
+on the same numbers, so a run's results do not depend on what ran before it in the process.
 """
 
 from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Hashable
 
 import keras
 import numpy as np
@@ -75,13 +85,89 @@ def make_train_chunk(model: keras.Model, loss_fn, optimizer: keras.optimizers.Op
     return train_chunk
 
 
+class Trainer:
+    """A model, its optimizer and their compiled training function, reusable by later runs."""
+
+    def __init__(self, model: keras.Model, loss_fn, optimizer: keras.optimizers.Optimizer, jit: bool):
+        self.model, self.optimizer = model, optimizer
+        self.train_chunk = make_train_chunk(model, loss_fn, optimizer, jit)  # builds the optimizer
+        self.optimizer_start = [v.numpy() for v in optimizer.variables]  # step 0, zero moments, the rate
+
+    def fits(self, model: keras.Model) -> bool:
+        mine, theirs = self.model.variables, model.variables
+        return len(mine) == len(theirs) and all(a.shape == b.shape and a.dtype == b.dtype for a, b in zip(mine, theirs))
+
+    def start_from(self, model: keras.Model) -> None:
+        """Take `model`'s variables as built (weights, output bias, dropout seed states) and a fresh
+        optimizer state: where a new trainer for `model` would start."""
+        for mine, theirs in zip(self.model.variables, model.variables, strict=True):
+            mine.assign(theirs)
+        for variable, start in zip(self.optimizer.variables, self.optimizer_start, strict=True):
+            variable.assign(start)
+
+
+# The trainers of this process's recent runs, by key (epoch_trainer); a few MB each.
+KEPT_TRAINERS = 8
+_kept: OrderedDict[Hashable, Trainer] = OrderedDict()
+_dropped = [0]  # trainers dropped since dropped_trainers_due() last said so
+
+
+def epoch_trainer(model: keras.Model, loss_fn, optimizer, jit: bool, key: Hashable | None = None) -> Trainer:
+    """A trainer for `model`: a kept one loaded with `model`'s variables when an earlier run had the
+    same `key` (same architecture, loss function, optimiser settings and data shape), else a new one,
+    kept under `key`. `optimizer` is called only for a new trainer."""
+    if key is None:
+        return Trainer(model, loss_fn, optimizer(), jit)
+    key = (key, jit)
+    trainer = _kept.get(key)
+    if trainer is not None and trainer.fits(model):
+        _kept.move_to_end(key)
+        trainer.start_from(model)
+        return trainer
+    trainer = _kept[key] = Trainer(model, loss_fn, optimizer(), jit)
+    while len(_kept) > KEPT_TRAINERS:
+        _kept.popitem(last=False)
+        _dropped[0] += 1
+    return trainer
+
+
+def forget_trainers() -> None:
+    _dropped[0] += len(_kept)
+    _kept.clear()
+
+
+def dropped_trainers_due() -> bool:
+    """True once KEPT_TRAINERS trainers have been dropped since it last said so. A trainer kept
+    across jobs is frozen with the rest by sweep.release_job_memory (gc.freeze), and its model's
+    reference cycles make it garbage that only a collection of the frozen objects frees."""
+    if _dropped[0] < KEPT_TRAINERS:
+        return False
+    _dropped[0] = 0
+    return True
+
+
 def fit_arrays(model: keras.Model, loss_fn, optimizer, X: np.ndarray, Y: np.ndarray, sample_weight,
-               *, batch_size: int, epochs: int, steps_per_execution: int, jit_compile, callbacks) -> None:
+               *, batch_size: int, epochs: int, steps_per_execution: int, jit_compile, callbacks,
+               key: Hashable | None = None) -> keras.Model:
     """Train `model` on in-memory arrays (Y one-hot) for up to `epochs`, calling `callbacks`
-    at epoch boundaries; stops when a callback sets `model.stop_training`."""
+    at epoch boundaries; stops when a callback sets `model.stop_training`. `optimizer` is an
+    Optimizer or a function returning one. With a `key`, a kept trainer of an earlier run with the
+    same key may do the training (epoch_trainer): the trained weights are then copied into `model`
+    too. Returns the model that trained (`model` or the kept trainer's, whose prediction function
+    is traced already)."""
     n_rows = len(X)
     jit = use_xla(jit_compile, n_rows, batch_size, epochs)
-    train_chunk = make_train_chunk(model, loss_fn, optimizer, jit)
+    make_optimizer = (lambda: optimizer) if isinstance(optimizer, keras.optimizers.Optimizer) else optimizer
+    trainer = epoch_trainer(model, loss_fn, make_optimizer, jit, None if key is None else (key, X.shape, Y.shape))
+    _run_epochs(trainer, X, Y, sample_weight, batch_size, epochs, steps_per_execution, callbacks)
+    if trainer.model is not model:
+        for theirs, mine in zip(model.variables, trainer.model.variables, strict=True):
+            theirs.assign(mine)
+    return trainer.model
+
+
+def _run_epochs(trainer: Trainer, X, Y, sample_weight, batch_size, epochs, steps_per_execution, callbacks) -> None:
+    model, train_chunk, n_rows = trainer.model, trainer.train_chunk, len(X)
     X_t, Y_t = as_tensor(X), as_tensor(Y)  # over the arrays' memory, no copy (memory.py)
     W_t = tf.ones(n_rows) if sample_weight is None else as_tensor(sample_weight)
     rng = np.random.default_rng(np.random.randint(2**31 - 1))  # drawn from the run's seeded NumPy state

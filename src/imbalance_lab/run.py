@@ -65,7 +65,9 @@ def train_and_evaluate(cfg: DictConfig) -> RunOutput:
     model = build_model(cfg.model, data.input_shape, data.n_classes, bias)
     loss_fn = call_target(cfg.loss, activation=activation, class_counts=counts)
     fitted = fit(model, loss_fn, train.X, train.y, sample_weights(class_weights, train.y),
-                 data.X_val, data.y_val, data.n_classes, cfg.trainer, batch_source=train.batch_source)
+                 data.X_val, data.y_val, data.n_classes, cfg.trainer, batch_source=train.batch_source,
+                 same_training=same_training(cfg, data, counts))
+    model = fitted.model
     val_logits, test_logits = predict_logits(model, data.X_val), predict_logits(model, data.X_test)
     rule = call_target(cfg.decision).fit(val_logits, data.y_val, class_priors(counts), activation)
     y_pred = rule.predict(test_logits)
@@ -76,6 +78,14 @@ def train_and_evaluate(cfg: DictConfig) -> RunOutput:
     evaluation.metrics["keras/accuracy"] = doctor.keras_accuracy(data.y_test, probabilities, cfg.loss)
     return RunOutput(data, train, class_weights, np.asarray(bias), getattr(loss_fn, "form", str(loss_fn)),
                      fitted, rule.summary(data.labels), evaluation, getattr(loss_fn, "details", {}))
+
+
+def same_training(cfg: DictConfig, data: Splits, counts: np.ndarray) -> tuple:
+    """Equal for runs that build the same architecture and the same loss function: the model
+    config and the data's shape, and what the loss factory receives (its config, the activation,
+    the training class counts). Initial weights and output bias may differ (training.fit)."""
+    return (OmegaConf.to_yaml(cfg.model, resolve=True), tuple(data.input_shape), data.n_classes,
+            OmegaConf.to_yaml(cfg.loss, resolve=True), str(cfg.activation.function), tuple(np.asarray(counts).tolist()))
 
 
 def execute(cfg: DictConfig, choices: dict[str, str], parent: dict | None = None,

@@ -108,15 +108,22 @@ def release_job_memory(gradients_before: set[str]) -> None:
     """Between the jobs of one process. Keras keeps every model built in its global state, and
     TensorFlow registers a gradient for each traced training function (the optimizer's all-reduce)
     in a global registry it never empties, which holds that function's graphs: ~2.4 MB per run,
-    without bound. The job's functions are gone once it ends, so its registrations go too.
+    without bound. The job's functions are gone once it ends (but for the trainers kept for later
+    jobs, which no longer need theirs: epoch_loop), so its registrations go too.
     (Not for jobs running as threads of one process: clear_session is process-wide anyway.)"""
     import keras
 
-    keras.backend.clear_session(free_memory=False)  # its own gc.collect() would make a second pass
+    from imbalance_lab.epoch_loop import dropped_trainers_due
+    from imbalance_lab.training import compiled_functions_kept
+
+    with compiled_functions_kept():  # the kept trainers' functions stay compiled for the next job (epoch_loop)
+        keras.backend.clear_session(free_memory=False)  # its own gc.collect() would make a second pass
     registry = _gradient_registry()
     for name in set(registry) - gradients_before:
         if name.startswith("CustomGradient-"):
             del registry[name]
+    if dropped_trainers_due():  # trainers kept across jobs were frozen with the rest: a full walk frees them
+        gc.unfreeze()
     gc.collect()
     # What survives is live (TensorFlow, Keras, the data caches: ~670k objects); frozen, it is not
     # walked again by the next job's collection, which then costs ~10x less.

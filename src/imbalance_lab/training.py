@@ -3,8 +3,10 @@ best-weights restore, and a per-epoch history that is logged to MLflow in one ba
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
 
 import keras
@@ -24,15 +26,46 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)   # one row per epoch: epoch, train/loss, val/loss, val/macro_f1
     best_epoch: int = 0
     stopped_early: bool = False
+    model: keras.Model | None = None  # holds the trained (best) weights; its prediction function may be traced already
 
 
 def seed_everything(seed: int) -> None:
-    """Python, NumPy and Keras/TensorFlow seeds plus deterministic TF ops: same seed, same metrics."""
-    keras.utils.set_random_seed(int(seed))
+    """Python, NumPy and Keras/TensorFlow seeds plus deterministic TF ops: same seed, same metrics.
+    The compiled functions of earlier runs stay compiled (compiled_functions_kept)."""
+    with compiled_functions_kept():
+        keras.utils.set_random_seed(int(seed))
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
+
+
+@contextlib.contextmanager
+def compiled_functions_kept() -> Iterator[None]:
+    """TensorFlow empties its cache of instantiated function kernels whenever its global seed is
+    set (keras.utils.set_random_seed) or Keras's session is cleared, "to reset any existing seeds"
+    of stateful random kernels. Every compiled function then pays its instantiation again, with
+    graph optimisation (~0.15 s for a quick run's training function, a third of such a run). Within
+    this block the cache is kept; everything else those calls do is done. What this skips matters
+    only for stateful TensorFlow random ops (tf.random.uniform and the like, each keeping its
+    stream in its kernel); Keras 3 draws all its randomness (initializers, dropout) with stateless
+    ops from its own seed generators, which keras.utils.set_random_seed resets."""
+    from tensorflow.python.eager import context
+
+    module = getattr(context, "pywrap_tfe", None)
+    original = getattr(module, "TFE_ContextClearCaches", None)
+    if keras.backend.backend() != "tensorflow" or original is None:  # nothing to keep, or TensorFlow moved it
+        yield
+        return
+    module.TFE_ContextClearCaches = _keep_caches
+    try:
+        yield
+    finally:
+        module.TFE_ContextClearCaches = original
+
+
+def _keep_caches(_context_handle) -> None:
+    """TFE_ContextClearCaches, skipped."""
 
 
 def make_optimizer(cfg: DictConfig) -> keras.optimizers.Optimizer:
@@ -47,6 +80,10 @@ def make_optimizer(cfg: DictConfig) -> keras.optimizers.Optimizer:
     if name == "adamw":
         return keras.optimizers.AdamW(lr)
     raise ImbalanceLabError(f"trainer.optimizer={cfg.optimizer!r} is not one of {list(OPTIMIZERS)}.")
+
+
+def _optimizer_settings(cfg: DictConfig) -> tuple:
+    return tuple(str(cfg.get(k)) for k in ("optimizer", "learning_rate", "momentum", "nesterov", "batch_size"))
 
 
 def predict_logits(model: keras.Model, X: np.ndarray, chunk: int = 16384) -> np.ndarray:
@@ -84,17 +121,31 @@ def _compiled_mean(loss_fn):
     return tf.function(lambda y, z: tf.reduce_mean(loss_fn(y, z)), reduce_retracing=True)
 
 
+def _mean_loss(model: keras.Model, loss_fn, same_loss: Hashable | None):
+    """The validation loss function of `model`'s training: kept on the model for its next training
+    with an equal `same_loss` key (a kept trainer's model, epoch_loop), else compiled anew."""
+    kept_key, kept = model.__dict__.get("_imbalance_lab_mean_loss", (None, None))
+    if same_loss is None or kept_key != same_loss:
+        kept = _compiled_mean(loss_fn)
+        model.__dict__["_imbalance_lab_mean_loss"] = (same_loss, kept)  # past Keras's attribute tracking
+    return kept
+
+
 class MacroF1EarlyStopping(keras.callbacks.Callback):
     """Per epoch: validation loss and macro-F1 (argmax) from one forward pass; keep the best
     weights by macro-F1 and stop after `patience` epochs without improvement."""
 
-    def __init__(self, X_val, y_val, loss_fn, n_classes: int, patience: int, result: TrainResult):
+    def __init__(self, X_val, y_val, loss_fn, n_classes: int, patience: int, result: TrainResult,
+                 same_loss: Hashable | None = None):
         super().__init__()
-        self.X_val, self.y_val, self.loss_fn = X_val, y_val, loss_fn
+        self.X_val, self.y_val, self.loss_fn, self.same_loss = X_val, y_val, loss_fn, same_loss
         self.y_val_onehot = keras.utils.to_categorical(y_val, n_classes).astype("float32")
-        self.mean_loss = _compiled_mean(loss_fn)
+        self.mean_loss = None
         self.n_classes, self.patience, self.result = n_classes, int(patience), result
         self.best, self.best_weights, self.wait = -math.inf, None, 0
+
+    def on_train_begin(self, logs=None):
+        self.mean_loss = _mean_loss(self.model, self.loss_fn, self.same_loss)
 
     def on_epoch_end(self, epoch, logs=None):
         logits = predict_logits(self.model, self.X_val)
@@ -124,33 +175,41 @@ class MacroF1EarlyStopping(keras.callbacks.Callback):
 
 
 def fit(model, loss_fn, X, y, sample_weight, X_val, y_val, n_classes: int, cfg: DictConfig,
-        batch_source=None) -> TrainResult:
-    """Compile and fit on the (resampled) training split; returns the history with the best
-    weights (by validation macro-F1) restored into `model`. `batch_source(X, Y, sample_weight,
-    batch_size)` replaces shuffled batches with its own (sampler=balanced_batch); a loss may bring
-    epoch callbacks in `loss_fn.callbacks` (LDAM's deferred re-weighting)."""
-    result = TrainResult()
-    model.compile(
-        optimizer=make_optimizer(cfg), loss=loss_fn,
-        steps_per_execution=int(cfg.get("steps_per_execution", 1)), jit_compile=False,
-    )
-    stopper = MacroF1EarlyStopping(X_val, y_val, loss_fn, n_classes, cfg.patience, result)
+        batch_source=None, same_training: Hashable | None = None) -> TrainResult:
+    """Fit on the (resampled) training split; returns the history, and the best weights (by
+    validation macro-F1) are restored into `model` (and `result.model`, see below).
+    `batch_source(X, Y, sample_weight, batch_size)` replaces shuffled batches with its own
+    (sampler=balanced_batch); a loss may bring epoch callbacks in `loss_fn.callbacks` (LDAM's
+    deferred re-weighting). `same_training`: a key that is equal only for runs building the same
+    architecture and the same loss function; the compiled loop may then train a kept model of an
+    earlier such run, loaded with `model`'s initial variables (epoch_loop.epoch_trainer), and
+    `result.model` is that model, with the same weights as `model`."""
+    result = TrainResult(model=model)
+    stateless = not getattr(loss_fn, "callbacks", ())  # a loss whose callbacks change it is its run's own
+    key = (same_training, _optimizer_settings(cfg)) if same_training is not None and stateless else None
+    stopper = MacroF1EarlyStopping(X_val, y_val, loss_fn, n_classes, cfg.patience, result, same_loss=key)
     callbacks = [*getattr(loss_fn, "callbacks", ()), stopper]
     Y = keras.utils.to_categorical(y, n_classes)
     loop = str(cfg.get("loop", "compiled"))
     if loop not in ("compiled", "keras"):
         raise ImbalanceLabError(f"trainer.loop={loop!r} is not one of ['compiled', 'keras'].")
-    if batch_source is not None:
-        model.fit(batch_source(X, Y, sample_weight, int(cfg.batch_size)), epochs=int(cfg.epochs),
-                  callbacks=callbacks, verbose=0)
-        return result
-    if loop == "compiled" and isinstance(X, np.ndarray) and keras.backend.backend() == "tensorflow":
+    if loop == "compiled" and batch_source is None and isinstance(X, np.ndarray) \
+            and keras.backend.backend() == "tensorflow":
         # several times faster than Model.fit on these small nets, same arithmetic (epoch_loop.py)
         from imbalance_lab.epoch_loop import fit_arrays
 
-        fit_arrays(model, loss_fn, model.optimizer, X, Y, sample_weight, batch_size=int(cfg.batch_size),
-                   epochs=int(cfg.epochs), steps_per_execution=int(cfg.get("steps_per_execution", 1)),
-                   jit_compile=cfg.get("jit_compile", "auto"), callbacks=callbacks)
+        result.model = fit_arrays(
+            model, loss_fn, lambda: make_optimizer(cfg), X, Y, sample_weight, batch_size=int(cfg.batch_size),
+            epochs=int(cfg.epochs), steps_per_execution=int(cfg.get("steps_per_execution", 1)),
+            jit_compile=cfg.get("jit_compile", "auto"), callbacks=callbacks, key=key)
+        return result
+    model.compile(
+        optimizer=make_optimizer(cfg), loss=loss_fn,
+        steps_per_execution=int(cfg.get("steps_per_execution", 1)), jit_compile=False,
+    )
+    if batch_source is not None:
+        model.fit(batch_source(X, Y, sample_weight, int(cfg.batch_size)), epochs=int(cfg.epochs),
+                  callbacks=callbacks, verbose=0)
         return result
     model.fit(
         X, Y, sample_weight=sample_weight,
