@@ -140,3 +140,51 @@ def test_seeding_sets_what_keras_sets_but_keeps_compiled_kernels():
     assert float(stateful()) == start  # Keras's seeding emptied the kernel cache: the stream restarted
     seed_everything(0)
     assert float(stateful()) != start  # kept: the kernel was not rebuilt
+
+
+def _trainer(key):
+    model = _model(0)
+    trainer = epoch_loop.epoch_trainer(model, categorical_crossentropy("softmax"), lambda: keras.optimizers.Adam(0.01),
+                                       False, key=key)
+    from imbalance_lab.training import predict_logits
+
+    predict_logits(trainer.model, np.zeros((2, 6), "float32"))  # its traced forward pass: a reference cycle
+    return trainer
+
+
+def test_kept_trainers_are_the_most_recently_used_and_dropped_ones_are_freed(monkeypatch):
+    """At most KEPT_TRAINERS are kept, the least recently used goes first; a dropped trainer, frozen
+    with everything else between jobs and held in reference cycles, is freed by the job end that
+    follows KEPT_TRAINERS drops (release_job_memory)."""
+    import gc
+    import weakref
+
+    from imbalance_lab.sweep import release_job_memory
+
+    monkeypatch.setattr(epoch_loop, "KEPT_TRAINERS", 2)
+    epoch_loop.forget_trainers()
+    epoch_loop.dropped_trainers_due()  # start counting drops from here
+    a, b = _trainer("a"), _trainer("b")
+    assert _trainer("a") is a  # used again: "b" is now the least recently used
+    release_job_memory(set())  # the job ends: a and b are frozen with the rest
+    gone = weakref.ref(b.model)
+    del b
+    _trainer("c")  # the third key drops "b"
+    release_job_memory(set())
+    assert gone() is not None and list(epoch_loop._kept) == [("a", False), ("c", False)]  # 1 drop of 2: frozen still
+    _trainer("d")  # drops "a": two drops
+    release_job_memory(set())
+    assert gone() is None, "a dropped trainer outlived the collection after KEPT_TRAINERS drops"
+    assert list(epoch_loop._kept) == [("c", False), ("d", False)] and gc.get_freeze_count() > 0
+
+
+def test_a_parallel_worker_keeps_its_trainers_and_trains_new_keys_with_unkept_ones(monkeypatch):
+    """In a worker forked from the fork server a full cache drops nothing (dropping needs a collection
+    of the objects shared with the server): a new key trains with a trainer of its own, not kept."""
+    monkeypatch.setattr(epoch_loop, "KEPT_TRAINERS", 2)
+    monkeypatch.setattr(epoch_loop, "forked_from_server", lambda: True)
+    epoch_loop.forget_trainers()
+    a, b = _trainer("a"), _trainer("b")
+    c = _trainer("c")
+    assert list(epoch_loop._kept) == [("a", False), ("b", False)] and _trainer("c") is not c
+    assert _trainer("a") is a and _trainer("b") is b

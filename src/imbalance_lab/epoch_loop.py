@@ -15,7 +15,7 @@ partial batch is padded to the batch size with zero-weight rows so that XLA comp
 
 Tracing that function (and the first call of the traced graph) is most of a quick run's time, so
 a process keeps the trainers of its recent runs (model, optimizer, traced function). A later run
-whose key says it trains the same architecture with the same loss function, optimiser and data
+whose key says it trains the same architecture with the same loss function, optimizer and data
 shape loads its own freshly built model's variables (initial weights, output bias, dropout seed
 states) and the optimizer's initial state into a kept trainer and trains that: the same arithmetic
 on the same numbers, so a run's results do not depend on what ran before it in the process.
@@ -31,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from imbalance_lab.memory import as_tensor
+from imbalance_lab.workers import forked_from_server
 
 # XLA compiling costs ~1-2 s per model on CPU and saves ~0.2 ms per batch: "auto" compiles only
 # when a run has at least this many batches (epochs x batches per epoch) to pay it back.
@@ -106,16 +107,22 @@ class Trainer:
             variable.assign(start)
 
 
-# The trainers of this process's recent runs, by key (epoch_trainer); a few MB each.
+# The trainers of this process's most recently used keys (epoch_trainer); a few MB each.
 KEPT_TRAINERS = 8
 _kept: OrderedDict[Hashable, Trainer] = OrderedDict()
-_dropped = [0]  # trainers dropped since dropped_trainers_due() last said so
+_dropped = 0  # trainers dropped since dropped_trainers_due() last said so
 
 
 def epoch_trainer(model: keras.Model, loss_fn, optimizer, jit: bool, key: Hashable | None = None) -> Trainer:
     """A trainer for `model`: a kept one loaded with `model`'s variables when an earlier run had the
-    same `key` (same architecture, loss function, optimiser settings and data shape), else a new one,
-    kept under `key`. `optimizer` is called only for a new trainer."""
+    same `key` (same architecture, loss function, optimizer settings and data shape), else a new one,
+    kept under `key` in place of the least recently used when KEPT_TRAINERS are kept already.
+    `optimizer` is called only for a new trainer.
+
+    In a parallel sweep's worker, forked from the server that imported TensorFlow (workers.py), a
+    full cache keeps its trainers and a new key's trainer is not kept: dropping one would need a
+    collection of the objects the worker shares with the server (dropped_trainers_due), which
+    would give the worker its own copy of them."""
     if key is None:
         return Trainer(model, loss_fn, optimizer(), jit)
     key = (key, jit)
@@ -124,25 +131,35 @@ def epoch_trainer(model: keras.Model, loss_fn, optimizer, jit: bool, key: Hashab
         _kept.move_to_end(key)
         trainer.start_from(model)
         return trainer
-    trainer = _kept[key] = Trainer(model, loss_fn, optimizer(), jit)
-    while len(_kept) > KEPT_TRAINERS:
-        _kept.popitem(last=False)
-        _dropped[0] += 1
+    trainer = Trainer(model, loss_fn, optimizer(), jit)
+    if key in _kept or len(_kept) < KEPT_TRAINERS or not forked_from_server():
+        _drop(key)
+        _kept[key] = trainer
+        while len(_kept) > KEPT_TRAINERS:
+            _drop(next(iter(_kept)))
     return trainer
 
 
+def _drop(key: Hashable) -> None:
+    global _dropped
+    if _kept.pop(key, None) is not None:
+        _dropped += 1
+
+
 def forget_trainers() -> None:
-    _dropped[0] += len(_kept)
-    _kept.clear()
+    """Drop every kept trainer (tests and benchmarks: start as a new process would)."""
+    for key in list(_kept):
+        _drop(key)
 
 
 def dropped_trainers_due() -> bool:
     """True once KEPT_TRAINERS trainers have been dropped since it last said so. A trainer kept
     across jobs is frozen with the rest by sweep.release_job_memory (gc.freeze), and its model's
     reference cycles make it garbage that only a collection of the frozen objects frees."""
-    if _dropped[0] < KEPT_TRAINERS:
+    global _dropped
+    if _dropped < KEPT_TRAINERS:
         return False
-    _dropped[0] = 0
+    _dropped = 0
     return True
 
 

@@ -122,8 +122,8 @@ def release_job_memory(gradients_before: set[str]) -> None:
     for name in set(registry) - gradients_before:
         if name.startswith("CustomGradient-"):
             del registry[name]
-    if dropped_trainers_due():  # trainers kept across jobs were frozen with the rest: a full walk frees them
-        gc.unfreeze()
+    if dropped_trainers_due() and not workers.forked_from_server():  # trainers kept across jobs were frozen with the rest: a full walk frees them
+        gc.unfreeze()  # (never in a fork server's worker: its frozen objects are shared, epoch_loop.epoch_trainer)
     gc.collect()
     # What survives is live (TensorFlow, Keras, the data caches: ~670k objects); frozen, it is not
     # walked again by the next job's collection, which then costs ~10x less.

@@ -49,7 +49,11 @@ def compiled_functions_kept() -> Iterator[None]:
     this block the cache is kept; everything else those calls do is done. What this skips matters
     only for stateful TensorFlow random ops (tf.random.uniform and the like, each keeping its
     stream in its kernel); Keras 3 draws all its randomness (initializers, dropout) with stateless
-    ops from its own seed generators, which keras.utils.set_random_seed resets."""
+    ops from its own seed generators, which keras.utils.set_random_seed resets; Model.fit's shuffle
+    (trainer.loop=keras) runs in a tf.data function traced anew for each fit. A model or loss of
+    one's own (`_target_`) that calls stateful TensorFlow random ops would see its random streams
+    go on from run to run instead of restarting at each seed. Not thread-safe: for the jobs of one
+    process, run one after another."""
     from tensorflow.python.eager import context
 
     module = getattr(context, "pywrap_tfe", None)
@@ -82,8 +86,10 @@ def make_optimizer(cfg: DictConfig) -> keras.optimizers.Optimizer:
     raise ImbalanceLabError(f"trainer.optimizer={cfg.optimizer!r} is not one of {list(OPTIMIZERS)}.")
 
 
-def _optimizer_settings(cfg: DictConfig) -> tuple:
-    return tuple(str(cfg.get(k)) for k in ("optimizer", "learning_rate", "momentum", "nesterov", "batch_size"))
+def _trainer_settings(cfg: DictConfig) -> tuple:
+    """The trainer config as it shapes the compiled training function: all of it but the number of
+    epochs and the patience (XLA's choice, which depends on epochs, is keyed in epoch_loop)."""
+    return tuple((k, str(v)) for k, v in sorted(cfg.items()) if k not in ("epochs", "patience"))
 
 
 def predict_logits(model: keras.Model, X: np.ndarray, chunk: int = 16384) -> np.ndarray:
@@ -140,14 +146,13 @@ class MacroF1EarlyStopping(keras.callbacks.Callback):
         super().__init__()
         self.X_val, self.y_val, self.loss_fn, self.same_loss = X_val, y_val, loss_fn, same_loss
         self.y_val_onehot = keras.utils.to_categorical(y_val, n_classes).astype("float32")
-        self.mean_loss = None
+        self.mean_loss = None  # compiled at the first epoch's end, or the kept one of self.model (_mean_loss)
         self.n_classes, self.patience, self.result = n_classes, int(patience), result
         self.best, self.best_weights, self.wait = -math.inf, None, 0
 
-    def on_train_begin(self, logs=None):
-        self.mean_loss = _mean_loss(self.model, self.loss_fn, self.same_loss)
-
     def on_epoch_end(self, epoch, logs=None):
+        if self.mean_loss is None:
+            self.mean_loss = _mean_loss(self.model, self.loss_fn, self.same_loss)
         logits = predict_logits(self.model, self.X_val)
         val_loss = float(self.mean_loss(self.y_val_onehot, logits.astype("float32")))
         f1 = macro_f1(self.y_val, np.argmax(logits, axis=1), self.n_classes)
@@ -183,10 +188,13 @@ def fit(model, loss_fn, X, y, sample_weight, X_val, y_val, n_classes: int, cfg: 
     deferred re-weighting). `same_training`: a key that is equal only for runs building the same
     architecture and the same loss function; the compiled loop may then train a kept model of an
     earlier such run, loaded with `model`'s initial variables (epoch_loop.epoch_trainer), and
-    `result.model` is that model, with the same weights as `model`."""
+    `result.model` is that model, with the same weights as `model` until the next run with an equal
+    key trains it. A loss counts as the same function when built from the same config and inputs,
+    unless it brings callbacks that change it as it trains; a loss of one's own (`_target_`) that
+    keeps state in variables without such callbacks must not be given a key."""
     result = TrainResult(model=model)
     stateless = not getattr(loss_fn, "callbacks", ())  # a loss whose callbacks change it is its run's own
-    key = (same_training, _optimizer_settings(cfg)) if same_training is not None and stateless else None
+    key = (same_training, _trainer_settings(cfg)) if same_training is not None and stateless else None
     stopper = MacroF1EarlyStopping(X_val, y_val, loss_fn, n_classes, cfg.patience, result, same_loss=key)
     callbacks = [*getattr(loss_fn, "callbacks", ()), stopper]
     Y = keras.utils.to_categorical(y, n_classes)

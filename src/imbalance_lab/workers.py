@@ -69,6 +69,12 @@ def jobs_at_once(n_jobs: int | None) -> int:
     return n_jobs if n_jobs > 0 else max(1, cpu_count() + 1 + n_jobs)
 
 
+def forked_from_server() -> bool:
+    """This process is the fork server or one of the workers forked from it: the objects it imported
+    are frozen (gc.freeze) and shared with the other workers until something writes to them."""
+    return PRELOAD[0] in sys.modules
+
+
 def start_fork_server(n_workers: int) -> None:
     """Start the fork server now (its imports run while this process goes on) and have loky fork
     its workers from it. The server gets the thread limits joblib gives each of `n_workers` loky

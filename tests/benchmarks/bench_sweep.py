@@ -43,6 +43,7 @@ def overhead_per_run() -> dict:
     from imbalance_lab import run as recipe
     from imbalance_lab import tracking
     from imbalance_lab.configs import compose
+    from imbalance_lab.epoch_loop import forget_trainers
     from imbalance_lab.report import plots
     from imbalance_lab.sweep import _gradient_registry, release_job_memory
 
@@ -84,6 +85,7 @@ def overhead_per_run() -> dict:
             out["compose"].append((time.perf_counter() - start) / len(composed))
             writer, rows = (background_writer if background else tracking.Writer(background=False)), []
             clock_writes(not background)
+            forget_trainers()  # each sequence traces its own training functions, as a new sweep process would
             start = time.perf_counter()
             for cfg, choices in composed:
                 spent.update(dict.fromkeys(parts, 0.0))
