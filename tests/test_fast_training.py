@@ -8,8 +8,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from imbalance_lab import epoch_loop, resample_cache
-from imbalance_lab.epoch_loop import epoch_batches, fit_arrays
 from imbalance_lab.configs import compose
+from imbalance_lab.epoch_loop import epoch_batches, fit_arrays
 from imbalance_lab.remedies.losses import categorical_crossentropy
 
 from conftest import TINY

@@ -122,8 +122,10 @@ def release_job_memory(gradients_before: set[str]) -> None:
     for name in set(registry) - gradients_before:
         if name.startswith("CustomGradient-"):
             del registry[name]
-    if dropped_trainers_due() and not workers.forked_from_server():  # trainers kept across jobs were frozen with the rest: a full walk frees them
-        gc.unfreeze()  # (never in a fork server's worker: its frozen objects are shared, epoch_loop.epoch_trainer)
+    # Trainers kept across jobs were frozen with the rest: once some are dropped, a full walk frees
+    # them (never in a fork server's worker, whose frozen objects are shared: epoch_loop.epoch_trainer).
+    if dropped_trainers_due() and not workers.forked_from_server():
+        gc.unfreeze()
     gc.collect()
     # What survives is live (TensorFlow, Keras, the data caches: ~670k objects); frozen, it is not
     # walked again by the next job's collection, which then costs ~10x less.

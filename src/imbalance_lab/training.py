@@ -54,11 +54,14 @@ def compiled_functions_kept() -> Iterator[None]:
     one's own (`_target_`) that calls stateful TensorFlow random ops would see its random streams
     go on from run to run instead of restarting at each seed. Not thread-safe: for the jobs of one
     process, run one after another."""
+    if keras.backend.backend() != "tensorflow":
+        yield
+        return
     from tensorflow.python.eager import context
 
     module = getattr(context, "pywrap_tfe", None)
     original = getattr(module, "TFE_ContextClearCaches", None)
-    if keras.backend.backend() != "tensorflow" or original is None:  # nothing to keep, or TensorFlow moved it
+    if original is None:  # TensorFlow moved it: its caches are emptied as before
         yield
         return
     module.TFE_ContextClearCaches = _keep_caches
@@ -193,10 +196,10 @@ def fit(model, loss_fn, X, y, sample_weight, X_val, y_val, n_classes: int, cfg: 
     unless it brings callbacks that change it as it trains; a loss of one's own (`_target_`) that
     keeps state in variables without such callbacks must not be given a key."""
     result = TrainResult(model=model)
-    stateless = not getattr(loss_fn, "callbacks", ())  # a loss whose callbacks change it is its run's own
-    key = (same_training, _trainer_settings(cfg)) if same_training is not None and stateless else None
+    loss_callbacks = list(getattr(loss_fn, "callbacks", ()))  # a loss they change is its run's own: no key
+    key = (same_training, _trainer_settings(cfg)) if same_training is not None and not loss_callbacks else None
     stopper = MacroF1EarlyStopping(X_val, y_val, loss_fn, n_classes, cfg.patience, result, same_loss=key)
-    callbacks = [*getattr(loss_fn, "callbacks", ()), stopper]
+    callbacks = [*loss_callbacks, stopper]
     Y = keras.utils.to_categorical(y, n_classes)
     loop = str(cfg.get("loop", "compiled"))
     if loop not in ("compiled", "keras"):
