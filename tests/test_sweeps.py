@@ -3,6 +3,7 @@ server, and memory over a long in-process sweep. Real processes, real stores."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -165,8 +166,8 @@ def test_a_config_listed_twice_in_a_sweep_trains_once(tmp_path, store):
 
 
 def test_joblib_two_workers_share_one_store_and_parent(tmp_path, store):
-    proc = run_cli("-m", *TINY, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=range(8)",
-                   cwd=tmp_path, store=store)
+    proc = run_cli("-m", *TINY, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "loss=ce,bce",
+                   "sampler=none,random_over", "seed=0,1", cwd=tmp_path, store=store)
     assert "8 finished, 0 failed, 0 skipped" in proc.stdout
     assert "database is locked" not in proc.stdout + proc.stderr
     [parent] = parents(store)
@@ -175,6 +176,18 @@ def test_joblib_two_workers_share_one_store_and_parent(tmp_path, store):
     assert {r.data.tags["mlflow.parentRunId"] for r in runs} == {parent.info.run_id}
     worker_pids = {r.data.tags["imbalance_lab.pid"] for r in runs}
     assert len(worker_pids) == 2 and parent.data.tags["imbalance_lab.pid"] not in worker_pids
+    # the two seeds of a (loss, sampler) share a traced training function: one worker runs both
+    pids = {}
+    for r in runs:
+        pids.setdefault((r.data.tags["loss"], r.data.tags["sampler"]), set()).add(r.data.tags["imbalance_lab.pid"])
+    assert len(pids) == 4 and all(len(p) == 1 for p in pids.values())
+    # each job's folder holds the run of its own overrides (the jobs ran out of batch order)
+    by_id = {r.info.run_id: r for r in runs}
+    for result in (tmp_path / "multirun").glob("*/*/*/job_result.json"):
+        run = by_id[json.loads(result.read_text())["run_id"]]
+        overrides = (result.parent / ".hydra" / "overrides.yaml").read_text()
+        assert all(f"{group}={run.data.tags[group]}" in overrides for group in ("loss", "sampler"))
+        assert f"seed={run.data.params['seed']}" in overrides
     threads = max(1, joblib.cpu_count() // 2)  # two workers share the cores (as joblib counts them)
     assert {r.data.tags["imbalance_lab.tf_threads"] for r in runs} == {str(threads)}
 

@@ -103,3 +103,67 @@ def test_a_single_run_or_a_basic_sweep_starts_no_fork_server(monkeypatch):
     assert started == []
     workers.ForkServer(launcher(), "RunMode.MULTIRUN")
     assert started == ([2] if workers.FORK_SERVER_PLATFORM else [])
+
+
+def _job(number: int, *overrides: str) -> tuple:
+    return (number, list(overrides), None)
+
+
+def test_jobs_that_would_share_a_trainer_go_to_one_worker_in_pieces_longest_first():
+    # 12 jobs: 2 losses x 2 class weights x 3 seeds; only the loss changes the traced training function
+    jobs = [_job(n, f"loss={loss}", f"class_weight={weight}", f"+seed={seed}", "trainer=quick")
+            for n, (loss, weight, seed) in enumerate((l, w, s) for l in ("ce", "bce") for w in ("none", "balanced")
+                                                      for s in range(3))]
+    tasks = workers.job_groups(jobs, n_workers=2)
+    assert sorted(job[0] for task in tasks for job in task) == list(range(12))  # each job once
+    assert [len(task) for task in tasks] == [3, 3, 3, 3]  # pieces of at most half a worker's share (12 / 2 / 2)
+    for task in tasks:
+        assert len({job[1][0] for job in task}) == 1  # one loss per task
+        assert [job[0] for job in task] == sorted(job[0] for job in task)  # in batch order
+    # uneven groups: the longest piece first, so that the short ones fill in at the end
+    uneven = [_job(0, "model=cnn"), *[_job(n, "model=mlp", f"seed={n}") for n in range(1, 6)], _job(6, "~decision")]
+    assert [[job[0] for job in task] for task in workers.job_groups(uneven, n_workers=2)] == [[1, 2], [3, 4], [0], [5], [6]]
+    assert [len(task) for task in workers.job_groups(uneven, n_workers=1)] == [4, 1, 1, 1]
+
+
+def test_joblib_jobs_run_the_configs_their_sweeper_composed_in_batch_order(tmp_path):
+    """The sweeper composed each job's config to validate the batch; the worker runs that config
+    (not composing it again), and Hydra gets the returns in the batch's order with its job numbers."""
+    from hydra import initialize_config_dir
+    from hydra._internal.callbacks import Callbacks
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import HydraContext, RunMode
+    from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
+
+    from imbalance_lab.paths import CONF_DIR
+
+    log = tmp_path / "composed.txt"  # each composition, wherever it happens (here or in a worker)
+    with initialize_config_dir(str(CONF_DIR), version_base=None):
+        from hydra_plugins.imbalance_lab_sweeper.compose_once import ComposedConfigs
+
+        loader = GlobalHydra.instance().config_loader()
+        master = loader.load_configuration("config", overrides=[f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+                                           run_mode=RunMode.MULTIRUN)
+
+        class Counting:  # the real loader, its compositions written down
+            def load_sweep_config(self, master_config, overrides):
+                with log.open("a") as out:
+                    out.write(" ".join(overrides) + "\n")
+                return loader.load_sweep_config(master_config, overrides)
+
+        configs = ComposedConfigs(Counting())
+        batch = [["seed=1", "loss=ce"], ["loss=focal"], ["seed=2", "loss=ce"]]
+        for overrides in batch:  # the sweeper validating the batch
+            configs.keep(master, overrides)
+        two_workers = JoblibLauncher(n_jobs=2)
+        two_workers.setup(hydra_context=HydraContext(config_loader=configs, callbacks=Callbacks()),
+                          task_function=lambda cfg: (cfg.seed, cfg.loss._target_, os.getpid()), config=master)
+        returns = workers.launch_grouped(two_workers, batch, initial_job_idx=5)
+    assert log.read_text().splitlines() == [" ".join(o) for o in batch]  # to validate, and never again
+    assert [r.return_value[:2] for r in returns] == [
+        (1, "imbalance_lab.remedies.losses.categorical_crossentropy"), (0, "imbalance_lab.remedies.losses.focal"),
+        (2, "imbalance_lab.remedies.losses.categorical_crossentropy")]
+    assert os.getpid() not in {r.return_value[2] for r in returns}  # run by joblib's workers
+    assert [r.hydra_cfg.hydra.job.num for r in returns] == [5, 6, 7]
+    assert [list(r.overrides) for r in returns] == batch
+    assert sorted(p.name for p in (tmp_path / "sweep").iterdir()) == ["5", "6", "7"]

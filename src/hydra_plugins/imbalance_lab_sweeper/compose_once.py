@@ -3,12 +3,16 @@
 The basic sweeper composes every config of a batch to validate it before launching (so a bad
 override fails before any job has run), then the basic launcher composes each again to run it:
 ~0.2 s per job here, a quarter of a quick run. This sweeper keeps the configs it validated and
-hands each to the launcher that asks for it with the same overrides. With launchers that compose
-in other processes (joblib, submitit) it keeps nothing: they compose there as before. Imported at every Hydra start-up (plugin discovery): Hydra imports only.
+hands each to the launcher that asks for it with the same overrides. Hydra's joblib launcher gets
+them too: the sweeper launches its batches with imbalance_lab.workers.launch_grouped, which sends
+each job's config to the worker with it. Other launchers that compose in their own processes
+(submitit) get nothing kept: they compose there as before. Imported at every Hydra start-up
+(plugin discovery): Hydra imports only.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,14 +41,20 @@ class ComposedConfigs:
             self._count += 1
 
     def load_sweep_config(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
+        config = self.take(master_config, sweep_overrides)
+        return config if config is not None else self._loader.load_sweep_config(master_config, list(sweep_overrides))
+
+    def take(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig | None:
+        """The kept config for these overrides, handed over once (then the launcher's: it may change
+        it, e.g. the job id, and Hydra may make it read-only); None if none is kept."""
         key = (id(master_config), tuple(sweep_overrides))
-        if self._kept.get(key):
-            self._count -= 1
-            config = self._kept[key].pop(0)
-            if not self._kept[key]:
-                del self._kept[key]
-            return config  # the launcher's: it may now change it (job id) and Hydra may make it read-only
-        return self._loader.load_sweep_config(master_config, list(sweep_overrides))
+        if not self._kept.get(key):
+            return None
+        self._count -= 1
+        config = self._kept[key].pop(0)
+        if not self._kept[key]:
+            del self._kept[key]
+        return config
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._loader, name)
@@ -58,15 +68,21 @@ class ComposedConfigs:
 
 class ComposeOnceSweeper(BasicSweeper):
     """`hydra/sweeper=compose_once` (imbalance-lab's default): the basic sweeper, whose launcher
-    gets the configs it validated."""
+    gets the configs it validated (Hydra's basic and joblib launchers)."""
+
+    KEEPING_LAUNCHERS = ("BasicLauncher", "JoblibLauncher")
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         context = HydraContext(config_loader=ComposedConfigs(hydra_context.config_loader),
                                callbacks=hydra_context.callbacks)
         super().setup(hydra_context=context, task_function=task_function, config=config)
+        if type(self.launcher).__name__ == "JoblibLauncher":
+            from imbalance_lab.workers import launch_grouped
+
+            self.launcher.launch = functools.partial(launch_grouped, self.launcher)
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
-        if type(self.launcher).__name__ != "BasicLauncher":  # it composes in its own processes: keep nothing
+        if type(self.launcher).__name__ not in self.KEEPING_LAUNCHERS:  # composes in its own processes: keep nothing
             super().validate_batch_is_legal(batch)
             return
         for overrides in batch:
