@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -111,9 +112,9 @@ def _job(number: int, *overrides: str) -> tuple:
 
 def test_jobs_that_would_share_a_trainer_go_to_one_worker_in_pieces_longest_first():
     # 12 jobs: 2 losses x 2 class weights x 3 seeds; only the loss changes the traced training function
+    grid = itertools.product(("ce", "bce"), ("none", "balanced"), range(3))
     jobs = [_job(n, f"loss={loss}", f"class_weight={weight}", f"+seed={seed}", "trainer=quick")
-            for n, (loss, weight, seed) in enumerate((l, w, s) for l in ("ce", "bce") for w in ("none", "balanced")
-                                                      for s in range(3))]
+            for n, (loss, weight, seed) in enumerate(grid)]
     tasks = workers.job_groups(jobs, n_workers=2)
     assert sorted(job[0] for task in tasks for job in task) == list(range(12))  # each job once
     assert [len(task) for task in tasks] == [3, 3, 3, 3]  # pieces of at most half a worker's share (12 / 2 / 2)
