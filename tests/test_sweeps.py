@@ -183,7 +183,9 @@ def test_joblib_two_workers_share_one_store_and_parent(tmp_path, store):
     assert len(pids) == 4 and all(len(p) == 1 for p in pids.values())
     # each job's folder holds the run of its own overrides (the jobs ran out of batch order)
     by_id = {r.info.run_id: r for r in runs}
-    for result in (tmp_path / "multirun").glob("*/*/*/job_result.json"):
+    results = list((tmp_path / "multirun").glob("*/*/*/job_result.json"))
+    assert len(results) == 8
+    for result in results:
         run = by_id[json.loads(result.read_text())["run_id"]]
         overrides = (result.parent / ".hydra" / "overrides.yaml").read_text()
         assert all(f"{group}={run.data.tags[group]}" in overrides for group in ("loss", "sampler"))

@@ -127,12 +127,22 @@ def test_jobs_that_would_share_a_trainer_go_to_one_worker_in_pieces_longest_firs
     assert [len(task) for task in workers.job_groups(uneven, n_workers=1)] == [4, 1, 1, 1]
 
 
-def test_joblib_jobs_run_the_configs_their_sweeper_composed_in_batch_order(tmp_path):
+def _task(cfg):
+    """A Hydra task for launch_grouped's tests: what it ran, where; seed 3 fails."""
+    if cfg.seed == 3:
+        raise ValueError("seed 3 fails")
+    return cfg.seed, cfg.loss._target_, os.getpid()
+
+
+@pytest.mark.parametrize("kept_at_most", [256, 3], ids=["all-kept", "overflow"])
+def test_joblib_jobs_run_the_configs_their_sweeper_composed_in_batch_order(tmp_path, monkeypatch, kept_at_most):
     """The sweeper composed each job's config to validate the batch; the worker runs that config
-    (not composing it again), and Hydra gets the returns in the batch's order with its job numbers."""
+    (composing only those the sweeper could not keep), a group's jobs run in one worker, a failing
+    job fails alone, and Hydra gets the returns in the batch's order with its job numbers."""
     from hydra import initialize_config_dir
     from hydra._internal.callbacks import Callbacks
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.utils import JobStatus
     from hydra.types import HydraContext, RunMode
     from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
 
@@ -142,6 +152,7 @@ def test_joblib_jobs_run_the_configs_their_sweeper_composed_in_batch_order(tmp_p
     with initialize_config_dir(str(CONF_DIR), version_base=None):
         from hydra_plugins.imbalance_lab_sweeper.compose_once import ComposedConfigs
 
+        monkeypatch.setattr(ComposedConfigs, "LIMIT", kept_at_most)
         loader = GlobalHydra.instance().config_loader()
         master = loader.load_configuration("config", overrides=[f"hydra.sweep.dir={tmp_path / 'sweep'}"],
                                            run_mode=RunMode.MULTIRUN)
@@ -153,18 +164,27 @@ def test_joblib_jobs_run_the_configs_their_sweeper_composed_in_batch_order(tmp_p
                 return loader.load_sweep_config(master_config, overrides)
 
         configs = ComposedConfigs(Counting())
-        batch = [["seed=1", "loss=ce"], ["loss=focal"], ["seed=2", "loss=ce"]]
+        # two pieces of the loss=ce group (5 jobs, 2 workers: pieces of 2) and one of focal
+        batch = [["seed=1", "loss=ce"], ["loss=focal"], ["seed=2", "loss=ce"], ["seed=3", "loss=ce"], ["seed=4", "loss=ce"]]
         for overrides in batch:  # the sweeper validating the batch
             configs.keep(master, overrides)
         two_workers = JoblibLauncher(n_jobs=2)
         two_workers.setup(hydra_context=HydraContext(config_loader=configs, callbacks=Callbacks()),
-                          task_function=lambda cfg: (cfg.seed, cfg.loss._target_, os.getpid()), config=master)
+                          task_function=_task, config=master)
         returns = workers.launch_grouped(two_workers, batch, initial_job_idx=5)
-    assert log.read_text().splitlines() == [" ".join(o) for o in batch]  # to validate, and never again
-    assert [r.return_value[:2] for r in returns] == [
+    composed = log.read_text().splitlines()
+    assert composed[:5] == [" ".join(o) for o in batch]  # to validate
+    assert sorted(composed[5:]) == sorted(" ".join(o) for o in batch[kept_at_most:])  # in the workers: not kept
+    assert [r.status for r in returns] == [JobStatus.COMPLETED] * 3 + [JobStatus.FAILED, JobStatus.COMPLETED]
+    assert str(returns[3]._return_value) == "seed 3 fails"
+    ok = [r.return_value for r in returns if r.status == JobStatus.COMPLETED]
+    assert [v[:2] for v in ok] == [
         (1, "imbalance_lab.remedies.losses.categorical_crossentropy"), (0, "imbalance_lab.remedies.losses.focal"),
-        (2, "imbalance_lab.remedies.losses.categorical_crossentropy")]
-    assert os.getpid() not in {r.return_value[2] for r in returns}  # run by joblib's workers
-    assert [r.hydra_cfg.hydra.job.num for r in returns] == [5, 6, 7]
+        (2, "imbalance_lab.remedies.losses.categorical_crossentropy"),
+        (4, "imbalance_lab.remedies.losses.categorical_crossentropy")]
+    pids = [v[2] for v in ok]
+    assert os.getpid() not in pids and pids[0] == pids[2]  # seeds 1 and 2 of ce: one piece, one worker
+    assert [r.hydra_cfg.hydra.job.num for r in returns] == [5, 6, 7, 8, 9]
+    assert [r.hydra_cfg.hydra.job.id for r in returns] == [f"{returns[0].hydra_cfg.hydra.job.name}_{n}" for n in range(5, 10)]
     assert [list(r.overrides) for r in returns] == batch
-    assert sorted(p.name for p in (tmp_path / "sweep").iterdir()) == ["5", "6", "7"]
+    assert sorted(p.name for p in (tmp_path / "sweep").iterdir()) == ["5", "6", "7", "8", "9"]

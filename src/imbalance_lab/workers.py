@@ -21,6 +21,7 @@ and grouped so that the jobs likely to share a kept trainer (epoch_loop.py) run 
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import math
 import multiprocessing
@@ -132,7 +133,8 @@ def launch_grouped(launcher: Any, job_overrides: Sequence[Sequence[str]], initia
     JobReturns in the batch's order), but each job travels with the config its sweeper composed when
     it validated the batch (~1 ms to send against ~0.2 s to compose again in the worker), and one
     joblib task runs a group of jobs (`job_groups`) in one worker, where they share kept trainers
-    instead of each worker tracing the same training function again."""
+    instead of each worker tracing the same training function again. joblib's `timeout` and
+    `verbose` progress therefore apply to a group of jobs, not to each."""
     from hydra.core.singleton import Singleton
     from hydra.core.utils import configure_log, filter_overrides, setup_globals
     from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
@@ -181,23 +183,33 @@ def _override_key(override: str) -> str:
 
 
 def run_jobs(jobs: list[Job], hydra_context: Any, master: Any, task_function: Any, singleton_state: dict) -> list:
-    """In a worker: run a group of jobs one after another, as Hydra's joblib execute_job runs one
-    (a job sent without its config composes it here)."""
-    from hydra.core.hydra_config import HydraConfig
+    """In a worker: run a group of jobs one after another, each as Hydra's joblib execute_job runs
+    one: with its own copy of the sweep's Hydra singletons (as if sent alone; the process's own are
+    restored after, which matters when joblib runs the group here, n_jobs=1), composing its config
+    only if it was sent without one."""
     from hydra.core.singleton import Singleton
+
+    returns, own = [], Singleton.get_state()
+    try:
+        for job in jobs:
+            Singleton.set_state(copy.deepcopy(singleton_state))  # ~7 ms
+            returns.append(_run_job(*job, hydra_context, master, task_function))
+    finally:
+        Singleton.set_state(own)
+    return returns
+
+
+def _run_job(idx: int, overrides: list[str], config: Any, hydra_context: Any, master: Any, task_function: Any):
+    from hydra.core.hydra_config import HydraConfig
     from hydra.core.utils import run_job, setup_globals
     from omegaconf import open_dict
 
-    returns = []
-    for idx, overrides, config in jobs:
-        setup_globals()
-        Singleton.set_state(singleton_state)
-        if config is None:
-            config = hydra_context.config_loader.load_sweep_config(master, list(overrides))
-        with open_dict(config):
-            config.hydra.job.id = f"{config.hydra.job.name}_{idx}"
-            config.hydra.job.num = idx
-        HydraConfig.instance().set_config(config)
-        returns.append(run_job(hydra_context=hydra_context, config=config, task_function=task_function,
-                               job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir"))
-    return returns
+    setup_globals()
+    if config is None:
+        config = hydra_context.config_loader.load_sweep_config(master, list(overrides))
+    with open_dict(config):
+        config.hydra.job.id = f"{config.hydra.job.name}_{idx}"
+        config.hydra.job.num = idx
+    HydraConfig.instance().set_config(config)
+    return run_job(hydra_context=hydra_context, config=config, task_function=task_function,
+                   job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")

@@ -23,8 +23,8 @@ from omegaconf import DictConfig
 
 class ComposedConfigs:
     """A ConfigLoader that keeps the configs composed to validate a batch (`keep`) and hands each
-    to the first `load_sweep_config` with the same master config and overrides, once; any other
-    call composes afresh. A config listed twice is kept twice: no config object goes to two jobs."""
+    to the first `load_sweep_config` or `take` with the same master config and overrides, once;
+    any other `load_sweep_config` composes afresh (`take` returns None). A config listed twice is kept twice: no config object goes to two jobs."""
 
     LIMIT = 256  # configs kept at most (~0.1 MB each; the rest of a larger batch is composed twice)
 
