@@ -183,33 +183,20 @@ def _override_key(override: str) -> str:
 
 
 def run_jobs(jobs: list[Job], hydra_context: Any, master: Any, task_function: Any, singleton_state: dict) -> list:
-    """In a worker: run a group of jobs one after another, each as Hydra's joblib execute_job runs
-    one: with its own copy of the sweep's Hydra singletons (as if sent alone; the process's own are
-    restored after, which matters when joblib runs the group here, n_jobs=1), composing its config
-    only if it was sent without one."""
+    """In a worker: run a group of jobs one after another, each by Hydra's joblib execute_job, with
+    the config it was sent with handed to its config loader (a ComposedConfigs: composed here only
+    if sent without one) and its own copy of the sweep's Hydra singletons, as if sent alone. The
+    process's own singletons are restored after (this matters when joblib runs the group here, n_jobs=1)."""
     from hydra.core.singleton import Singleton
+    from hydra_plugins.hydra_joblib_launcher._core import execute_job
 
     returns, own = [], Singleton.get_state()
     try:
-        for job in jobs:
-            Singleton.set_state(copy.deepcopy(singleton_state))  # ~7 ms
-            returns.append(_run_job(*job, hydra_context, master, task_function))
+        for idx, overrides, config in jobs:
+            if config is not None:
+                hydra_context.config_loader.hand(master, overrides, config)
+            returns.append(execute_job(idx, overrides, hydra_context, master, task_function,
+                                       copy.deepcopy(singleton_state)))  # ~7 ms
     finally:
         Singleton.set_state(own)
     return returns
-
-
-def _run_job(idx: int, overrides: list[str], config: Any, hydra_context: Any, master: Any, task_function: Any):
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.core.utils import run_job, setup_globals
-    from omegaconf import open_dict
-
-    setup_globals()
-    if config is None:
-        config = hydra_context.config_loader.load_sweep_config(master, list(overrides))
-    with open_dict(config):
-        config.hydra.job.id = f"{config.hydra.job.name}_{idx}"
-        config.hydra.job.num = idx
-    HydraConfig.instance().set_config(config)
-    return run_job(hydra_context=hydra_context, config=config, task_function=task_function,
-                   job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")

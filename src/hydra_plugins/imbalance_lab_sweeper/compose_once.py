@@ -22,9 +22,10 @@ from omegaconf import DictConfig
 
 
 class ComposedConfigs:
-    """A ConfigLoader that keeps the configs composed to validate a batch (`keep`) and hands each
-    to the first `load_sweep_config` or `take` with the same master config and overrides, once;
-    any other `load_sweep_config` composes afresh (`take` returns None). A config listed twice is kept twice: no config object goes to two jobs."""
+    """A ConfigLoader that keeps the configs composed to validate a batch (`keep`), or sent with
+    their jobs (`hand`), and hands each to the first `load_sweep_config` or `take` with the same
+    master config and overrides, once; any other `load_sweep_config` composes afresh (`take`
+    returns None). A config listed twice is kept twice: no config object goes to two jobs."""
 
     LIMIT = 256  # configs kept at most (~0.1 MB each; the rest of a larger batch is composed twice)
 
@@ -37,8 +38,12 @@ class ComposedConfigs:
         """Compose (which validates) and keep the result for the launcher."""
         config = self._loader.load_sweep_config(master_config, list(sweep_overrides))
         if self._count < self.LIMIT:
-            self._kept.setdefault((id(master_config), tuple(sweep_overrides)), []).append(config)
-            self._count += 1
+            self.hand(master_config, sweep_overrides, config)
+
+    def hand(self, master_config: DictConfig, sweep_overrides: list[str], config: DictConfig) -> None:
+        """Keep `config`, composed already, for the next `load_sweep_config` of these overrides."""
+        self._kept.setdefault((id(master_config), tuple(sweep_overrides)), []).append(config)
+        self._count += 1
 
     def load_sweep_config(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
         config = self.take(master_config, sweep_overrides)
