@@ -16,9 +16,10 @@ partial batch is padded to the batch size with zero-weight rows so that XLA comp
 Tracing that function (and the first call of the traced graph) is most of a quick run's time, so
 a process keeps the trainers of its recent runs (model, optimizer, traced function). A later run
 whose key says it trains the same architecture with the same loss function, optimizer and data
-shape loads its own freshly built model's variables (initial weights, output bias, dropout seed
-states) and the optimizer's initial state into a kept trainer and trains that: the same arithmetic
-on the same numbers, so a run's results do not depend on what ran before it in the process.
+shape loads its own model's initial variables (initial weights, output bias, dropout seed states;
+models.NewModel, which builds that model only if an equal build has not run lately) and the
+optimizer's initial state into a kept trainer and trains that: the same arithmetic on the same
+numbers, so a run's results do not depend on what ran before it in the process.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from imbalance_lab.memory import as_tensor
+from imbalance_lab.models import NewModel, built
 from imbalance_lab.workers import forked_from_server
 
 # XLA compiling costs ~1-2 s per model on CPU and saves ~0.2 ms per batch: "auto" compiles only
@@ -94,17 +96,17 @@ class Trainer:
         self.train_chunk = make_train_chunk(model, loss_fn, optimizer, jit)  # builds the optimizer
         self.optimizer_start = [v.numpy() for v in optimizer.variables]  # step 0, zero moments, the rate
 
-    def fits(self, model: keras.Model) -> bool:
-        mine, theirs = self.model.variables, model.variables
-        return len(mine) == len(theirs) and all(a.shape == b.shape and a.dtype == b.dtype for a, b in zip(mine, theirs))
+    def fits(self, start: list) -> bool:
+        mine = self.model.variables
+        return len(mine) == len(start) and all(a.shape == b.shape and a.dtype == b.dtype for a, b in zip(mine, start))
 
-    def start_from(self, model: keras.Model) -> None:
-        """Take `model`'s variables as built (weights, output bias, dropout seed states) and a fresh
-        optimizer state: where a new trainer for `model` would start."""
-        for mine, theirs in zip(self.model.variables, model.variables, strict=True):
+    def start_from(self, start: list) -> None:
+        """Take a model's variables as built (`start`: weights, output bias, dropout seed states) and
+        a fresh optimizer state: where a new trainer for that model would start."""
+        for mine, theirs in zip(self.model.variables, start, strict=True):
             mine.assign(theirs)
-        for variable, start in zip(self.optimizer.variables, self.optimizer_start, strict=True):
-            variable.assign(start)
+        for variable, initial in zip(self.optimizer.variables, self.optimizer_start, strict=True):
+            variable.assign(initial)
 
 
 # The trainers of this process's most recently used keys (epoch_trainer); a few MB each.
@@ -113,25 +115,26 @@ _kept: OrderedDict[Hashable, Trainer] = OrderedDict()
 _dropped = 0  # trainers dropped since dropped_trainers_due() last said so
 
 
-def epoch_trainer(model: keras.Model, loss_fn, optimizer, jit: bool, key: Hashable | None = None) -> Trainer:
-    """A trainer for `model`: a kept one loaded with `model`'s variables when an earlier run had the
-    same `key` (same architecture, loss function, optimizer settings and data shape), else a new one,
-    kept under `key` in place of the least recently used when KEPT_TRAINERS are kept already.
-    `optimizer` is called only for a new trainer.
+def epoch_trainer(model: keras.Model | NewModel, loss_fn, optimizer, jit: bool, key: Hashable | None = None) -> Trainer:
+    """A trainer for `model`: a kept one loaded with `model`'s initial variables when an earlier run
+    had the same `key` (same architecture, loss function, optimizer settings and data shape), else a
+    new one, kept under `key` in place of the least recently used when KEPT_TRAINERS are kept
+    already. `optimizer` is called only for a new trainer, and a NewModel is built only for one.
 
     In a parallel sweep's worker, forked from the server that imported TensorFlow (workers.py), a
     full cache keeps its trainers and a new key's trainer is not kept: dropping one would need a
     collection of the objects the worker shares with the server (dropped_trainers_due), which
     would give the worker its own copy of them."""
     if key is None:
-        return Trainer(model, loss_fn, optimizer(), jit)
+        return Trainer(built(model), loss_fn, optimizer(), jit)
     key = (key, jit)
     trainer = _kept.get(key)
-    if trainer is not None and trainer.fits(model):
+    start = model.initial_values if isinstance(model, NewModel) else model.variables
+    if trainer is not None and trainer.fits(start):
         _kept.move_to_end(key)
-        trainer.start_from(model)
+        trainer.start_from(start)
         return trainer
-    trainer = Trainer(model, loss_fn, optimizer(), jit)
+    trainer = Trainer(built(model), loss_fn, optimizer(), jit)
     if key in _kept or len(_kept) < KEPT_TRAINERS or not forked_from_server():
         _drop(key)
         _kept[key] = trainer
@@ -163,21 +166,21 @@ def dropped_trainers_due() -> bool:
     return True
 
 
-def fit_arrays(model: keras.Model, loss_fn, optimizer, X: np.ndarray, Y: np.ndarray, sample_weight,
+def fit_arrays(model: keras.Model | NewModel, loss_fn, optimizer, X: np.ndarray, Y: np.ndarray, sample_weight,
                *, batch_size: int, epochs: int, steps_per_execution: int, jit_compile, callbacks,
                key: Hashable | None = None) -> keras.Model:
     """Train `model` on in-memory arrays (Y one-hot) for up to `epochs`, calling `callbacks`
     at epoch boundaries; stops when a callback sets `model.stop_training`. `optimizer` is an
     Optimizer or a function returning one. With a `key`, a kept trainer of an earlier run with the
     same key may do the training (epoch_trainer): the trained weights are then copied into `model`
-    too. Returns the model that trained (`model` or the kept trainer's, whose prediction function
-    is traced already)."""
+    too (if it is a built Keras model). Returns the model that trained (`model`, or the kept
+    trainer's, whose prediction function is traced already)."""
     n_rows = len(X)
     jit = use_xla(jit_compile, n_rows, batch_size, epochs)
     make_optimizer = (lambda: optimizer) if isinstance(optimizer, keras.optimizers.Optimizer) else optimizer
     trainer = epoch_trainer(model, loss_fn, make_optimizer, jit, None if key is None else (key, X.shape, Y.shape))
     _run_epochs(trainer, X, Y, sample_weight, batch_size, epochs, steps_per_execution, callbacks)
-    if trainer.model is not model:
+    if trainer.model is not model and isinstance(model, keras.Model):
         for theirs, mine in zip(model.variables, trainer.model.variables, strict=True):
             theirs.assign(mine)
     return trainer.model

@@ -16,7 +16,7 @@ from imbalance_lab import doctor, tracking
 from imbalance_lab.configs import call_target, flat_params, run_key, run_name
 from imbalance_lab.data import Splits, load_splits
 from imbalance_lab.evaluation import Evaluation, evaluate
-from imbalance_lab.models import build_model
+from imbalance_lab.models import NewModel
 from imbalance_lab.remedies.bias import class_priors
 from imbalance_lab.remedies.losses import activate
 from imbalance_lab.remedies.sampling import Resampled
@@ -62,7 +62,7 @@ def train_and_evaluate(cfg: DictConfig) -> RunOutput:
     counts = np.asarray(train.counts_after)  # balanced_batch: the expected counts the batches realise
     class_weights = call_target(cfg.class_weight, class_counts=counts)
     bias = call_target(cfg.bias_init, activation=activation, class_counts=counts)
-    model = build_model(cfg.model, data.input_shape, data.n_classes, bias)
+    model = NewModel(cfg.model, data.input_shape, data.n_classes, bias)  # built if no kept trainer takes it
     loss_fn = call_target(cfg.loss, activation=activation, class_counts=counts)
     fitted = fit(model, loss_fn, train.X, train.y, sample_weights(class_weights, train.y),
                  data.X_val, data.y_val, data.n_classes, cfg.trainer, batch_source=train.batch_source,

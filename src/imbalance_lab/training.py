@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 
 from imbalance_lab.errors import ImbalanceLabError
 from imbalance_lab.evaluation import macro_f1
+from imbalance_lab.models import built
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +186,7 @@ class MacroF1EarlyStopping(keras.callbacks.Callback):
 def fit(model, loss_fn, X, y, sample_weight, X_val, y_val, n_classes: int, cfg: DictConfig,
         batch_source=None, same_training: Hashable | None = None) -> TrainResult:
     """Fit on the (resampled) training split; returns the history, and the best weights (by
-    validation macro-F1) are restored into `model` (and `result.model`, see below).
+    validation macro-F1) are restored into `result.model` (and into `model` if it is built).
     `batch_source(X, Y, sample_weight, batch_size)` replaces shuffled batches with its own
     (sampler=balanced_batch); a loss may bring epoch callbacks in `loss_fn.callbacks` (LDAM's
     deferred re-weighting). `same_training`: a key that is equal only for runs building the same
@@ -194,8 +195,9 @@ def fit(model, loss_fn, X, y, sample_weight, X_val, y_val, n_classes: int, cfg: 
     `result.model` is that model, with the same weights as `model` until the next run with an equal
     key trains it. A loss counts as the same function when built from the same config and inputs,
     unless it brings callbacks that change it as it trains; a loss of one's own (`_target_`) that
-    keeps state in variables without such callbacks must not be given a key."""
-    result = TrainResult(model=model)
+    keeps state in variables without such callbacks must not be given a key. `model` may be a
+    models.NewModel, built only if no kept trainer takes its initial variables."""
+    result = TrainResult()
     loss_callbacks = list(getattr(loss_fn, "callbacks", ()))  # a loss they change is its run's own: no key
     key = (same_training, _trainer_settings(cfg)) if same_training is not None and not loss_callbacks else None
     stopper = MacroF1EarlyStopping(X_val, y_val, loss_fn, n_classes, cfg.patience, result, same_loss=key)
@@ -214,6 +216,7 @@ def fit(model, loss_fn, X, y, sample_weight, X_val, y_val, n_classes: int, cfg: 
             epochs=int(cfg.epochs), steps_per_execution=int(cfg.get("steps_per_execution", 1)),
             jit_compile=cfg.get("jit_compile", "auto"), callbacks=callbacks, key=key)
         return result
+    model = result.model = built(model)
     model.compile(
         optimizer=make_optimizer(cfg), loss=loss_fn,
         steps_per_execution=int(cfg.get("steps_per_execution", 1)), jit_compile=False,
