@@ -55,3 +55,19 @@ def test_run_name_matches_design_example():
     choices = {"model": "mlp", "activation": "softmax", "loss": "focal", "bias_init": "log_prior",
                "class_weight": "balanced", "sampler": "smote", "decision": "argmax"}
     assert run_name(choices, 0) == "mlp·softmax·focal·log_prior·balanced·smote·s0"
+
+
+@pytest.mark.parametrize("overrides", [[f"+experiment={p.stem}"] for p in sorted((CONF_DIR / "experiment").glob("*.yaml"))]
+                         + [["dataset=csv", "dataset.path=/tmp/x.csv", "model=cnn", "loss=focal", "decision=tuned_threshold"]])
+def test_yaml_text_is_omegaconfs_yaml(overrides):
+    """A run's config.yaml (configs.yaml_text, on libyaml's emitter) is the text OmegaConf.to_yaml
+    writes (the reference), also for strings that would read back as another type, and for unicode."""
+    from omegaconf import OmegaConf
+
+    from imbalance_lab.configs import yaml_text
+
+    cfg = compose(overrides)[0]
+    tricky = OmegaConf.create({"a": "true", "b": "1e-3", "c": "null", "d": "0x1F", "e": "étoile", "f": ["1", 1, 1.5],
+                               "g": {"h": "", "i": "a: b", "j": None}, "k": "~", "l": "1_000", "m": "long " * 40})
+    for node in (cfg, cfg.model, cfg.loss, tricky):
+        assert yaml_text(node) == OmegaConf.to_yaml(node, resolve=True)

@@ -24,6 +24,7 @@ numbers, so a run's results do not depend on what ran before it in the process.
 
 from __future__ import annotations
 
+import gc
 from collections import OrderedDict
 from collections.abc import Hashable
 
@@ -150,9 +151,17 @@ def _drop(key: Hashable) -> None:
 
 
 def forget_trainers() -> None:
-    """Drop every kept trainer (tests and benchmarks: start as a new process would)."""
+    """Drop every kept trainer and free them now (tests and benchmarks: start as a new process
+    would, with no trainer kept and none dropped, so that no collection of them falls due later)."""
+    global _dropped
     for key in list(_kept):
         _drop(key)
+    _dropped = 0
+    frozen = gc.get_freeze_count() > 0
+    gc.unfreeze()
+    gc.collect()
+    if frozen:
+        gc.freeze()
 
 
 def dropped_trainers_due() -> bool:

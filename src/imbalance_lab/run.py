@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from imbalance_lab import doctor, tracking
-from imbalance_lab.configs import call_target, flat_params, run_key, run_name
+from imbalance_lab.configs import call_target, flat_params, run_key, run_name, yaml_text
 from imbalance_lab.data import Splits, load_splits
 from imbalance_lab.evaluation import Evaluation, evaluate
 from imbalance_lab.models import NewModel
@@ -84,8 +84,8 @@ def same_training(cfg: DictConfig, data: Splits, counts: np.ndarray) -> tuple:
     """Equal for runs that build the same architecture and the same loss function: the model
     config and the data's shape, and what the loss factory receives (its config, the activation,
     the training class counts). Initial weights and output bias may differ (training.fit)."""
-    return (OmegaConf.to_yaml(cfg.model, resolve=True), tuple(data.input_shape), data.n_classes,
-            OmegaConf.to_yaml(cfg.loss, resolve=True), str(cfg.activation.function), tuple(np.asarray(counts).tolist()))
+    return (yaml_text(cfg.model), tuple(data.input_shape), data.n_classes,
+            yaml_text(cfg.loss), str(cfg.activation.function), tuple(np.asarray(counts).tolist()))
 
 
 def execute(cfg: DictConfig, choices: dict[str, str], parent: dict | None = None,
@@ -151,7 +151,7 @@ def run_payload(cfg: DictConfig, out: RunOutput, findings, dataset: str) -> trac
                "classification_report.json": _json(ev.report),
                "remedies.json": _json(remedies_summary(out)),
                "doctor.json": _json([f.as_dict() for f in findings]),
-               "config.yaml": OmegaConf.to_yaml(cfg, resolve=True),
+               "config.yaml": yaml_text(cfg),
                "history.csv": _history_csv(out.fitted)},
         figures={"confusion_matrix.png": (CONFUSION_PNG, {
             "cm": ev.confusion, "labels": list(data.labels), "title": f"test macro-F1 {ev.metrics['test/macro_f1']:.3f}"})},

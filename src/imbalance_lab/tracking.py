@@ -42,9 +42,16 @@ BATCH = 900  # MLflow accepts at most 1000 entities per log_batch call
 
 # -- store and experiment ----------------------------------------------------------------------
 
+_clients: dict[str, LockRetryingClient] = {}
+
+
 def client_for(uri: str) -> LockRetryingClient:
-    with _store_opening_lock(uri):
-        return LockRetryingClient(MlflowClient(tracking_uri=uri))
+    """This process's client of the store at `uri` (MLflow keeps one store object per URI anyway);
+    the first opens the store, creating it if new."""
+    if uri not in _clients:
+        with _store_opening_lock(uri):
+            _clients[uri] = LockRetryingClient(MlflowClient(tracking_uri=uri))
+    return _clients[uri]
 
 
 @contextlib.contextmanager
@@ -272,19 +279,11 @@ def write_payload(client: MlflowClient, run_id: str, payload: RunPayload) -> Non
 # process), in submission order; a run is known there by a token until MLflow gives it an id.
 _runs: dict[str, str] = {}       # token -> run id
 _failures: dict[str, str] = {}   # token -> why its writes failed
-_clients: dict[str, LockRetryingClient] = {}
-
-
-def _client(uri: str) -> LockRetryingClient:
-    if uri not in _clients:
-        _clients[uri] = client_for(uri)
-    return _clients[uri]
-
 
 def _create_run(uri: str, token: str, exp_id: str, name: str, tags: dict[str, str], params: dict[str, str],
                 strict: bool) -> str | None:
     """Open the run RUNNING with its tags and params; its id."""
-    client = _client(uri)
+    client = client_for(uri)
     try:
         _runs[token] = client.create_run(exp_id, run_name=name, tags=tags).info.run_id
         RunRecorder(client, _runs[token]).log_batch(params=params)
@@ -297,7 +296,7 @@ def _finish_run(uri: str, token: str, payload: RunPayload, strict: bool,
                 run_id: str | None = None) -> tuple[str, str | None, str]:
     """Log the payload, then FINISHED; (status, run id, reason). `run_id`: the id the run was
     created with, for a writer that did not create it (the one before it died)."""
-    client = _client(uri)
+    client = client_for(uri)
     if run_id is not None:
         _runs.setdefault(token, run_id)
     if token not in _runs:
@@ -317,7 +316,7 @@ def _end_run(uri: str, token: str, status: str, error: str, tb: str | None, run_
     run_id = _runs.pop(token, run_id)
     if run_id is not None:
         with contextlib.suppress(Exception):
-            _end(_client(uri), run_id, status, error, tb)
+            _end(client_for(uri), run_id, status, error, tb)
 
 
 def _write_failed(client: MlflowClient, token: str, err: Exception, strict: bool) -> None:

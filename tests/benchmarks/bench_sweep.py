@@ -86,6 +86,8 @@ def overhead_per_run() -> dict:
             writer, rows = (background_writer if background else tracking.Writer(background=False)), []
             clock_writes(not background)
             forget_trainers()  # each sequence traces its own training functions, as a new sweep process would
+            # The sweep's start creates its experiment (with the parent run) before any job: not a run's cost.
+            tracking.experiment_id(tracking.client_for(composed[0][0].tracking.uri), experiment)
             start = time.perf_counter()
             for cfg, choices in composed:
                 spent.update(dict.fromkeys(parts, 0.0))

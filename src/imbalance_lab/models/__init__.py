@@ -11,6 +11,7 @@ import numpy as np
 from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 
+from imbalance_lab.configs import yaml_text
 from imbalance_lab.errors import ImbalanceLabError
 
 
@@ -41,7 +42,7 @@ class NewModel:
     def __init__(self, model_cfg: DictConfig, input_shape, n_classes: int, output_bias: np.ndarray):
         self._args = (model_cfg, input_shape, n_classes, output_bias)
         self._before = _random_states()
-        key = (OmegaConf.to_yaml(model_cfg, resolve=True), tuple(input_shape), int(n_classes),
+        key = (yaml_text(model_cfg), tuple(input_shape), int(n_classes),
                _array_key(np.asarray(output_bias)), keras.config.floatx(), _states_key(self._before))
         self._model: keras.Model | None = None
         if key in _builds:
