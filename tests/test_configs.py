@@ -68,6 +68,7 @@ def test_yaml_text_is_omegaconfs_yaml(overrides):
 
     cfg = compose(overrides)[0]
     tricky = OmegaConf.create({"a": "true", "b": "1e-3", "c": "null", "d": "0x1F", "e": "étoile", "f": ["1", 1, 1.5],
-                               "g": {"h": "", "i": "a: b", "j": None}, "k": "~", "l": "1_000", "m": "long " * 40})
+                               "g": {"h": "", "i": "a: b", "j": None}, "k": "~", "l": "1_000", "m": "long " * 40,
+                               "n": "run \U0001F600", "o": "a\x85b", "p": "a\u2028b", "q": "C:\\data\\x.csv"})
     for node in (cfg, cfg.model, cfg.loss, tricky):
         assert yaml_text(node) == OmegaConf.to_yaml(node, resolve=True)

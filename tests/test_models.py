@@ -1,3 +1,5 @@
+import random
+
 import keras
 import numpy as np
 
@@ -27,8 +29,6 @@ def test_every_architecture_emits_one_logit_per_class():
 
 
 def _draws():
-    import random
-
     return random.random(), float(np.random.rand())
 
 
@@ -58,7 +58,25 @@ def test_a_new_model_starts_where_a_build_would_and_reuses_an_equal_build(monkey
         for ours, reference in zip(new.initial_values, start, strict=True):
             np.testing.assert_array_equal(ours, reference)
         # built when asked (a trainer of its own): the same model, and the random states stay where they are
-        state = np.random.get_state()[1].copy()
+        python_state, numpy_state = random.getstate(), np.random.get_state()[1].copy()
         for variable, reference in zip(new.model().variables, start, strict=True):
             np.testing.assert_array_equal(variable.numpy(), reference)
-        np.testing.assert_array_equal(np.random.get_state()[1], state)
+        assert random.getstate() == python_state
+        np.testing.assert_array_equal(np.random.get_state()[1], numpy_state)
+
+
+def test_a_model_of_ones_own_builder_is_built_every_time(monkeypatch):
+    """A `_target_` outside imbalance_lab.models may draw from state NewModel does not key: never reused."""
+    from omegaconf import OmegaConf
+
+    from imbalance_lab import models
+    from imbalance_lab.training import seed_everything
+
+    cfg = OmegaConf.create({"_target_": "my_project.models.build"})
+    builds = []
+    monkeypatch.setattr(models, "build_model", lambda *args: builds.append(args) or build_mlp((5,), 3, BIAS, widths=[4]))
+    models.forget_builds()
+    for _ in range(2):
+        seed_everything(0)
+        models.NewModel(cfg, (5,), 3, BIAS)
+    assert len(builds) == 2 and not models._builds

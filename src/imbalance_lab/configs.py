@@ -88,9 +88,12 @@ _FastDumper.add_representer(str, OmegaConfDumper.str_representer)
 
 def yaml_text(node: DictConfig) -> str:
     """OmegaConf.to_yaml(node, resolve=True), faster (a run writes its config.yaml and keys its
-    kept trainer and model builds by configs as text)."""
+    kept trainer and model builds by configs as text). libyaml escapes what it will not print as
+    is (characters beyond U+FFFF, line separators) where PyYAML's emitter may not: a text with an
+    escape (or any backslash) is written by OmegaConf instead."""
     container = OmegaConf.to_container(node, resolve=True, enum_to_str=True)
-    return yaml.dump(container, default_flow_style=False, allow_unicode=True, sort_keys=False, Dumper=_FastDumper)
+    text = yaml.dump(container, default_flow_style=False, allow_unicode=True, sort_keys=False, Dumper=_FastDumper)
+    return OmegaConf.to_yaml(node, resolve=True) if "\\" in text else text
 
 
 def run_name(choices: dict[str, str], seed: int) -> str:

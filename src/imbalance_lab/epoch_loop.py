@@ -33,7 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from imbalance_lab.memory import as_tensor
-from imbalance_lab.models import NewModel, built
+from imbalance_lab.models import NewModel, built, forget_builds
 from imbalance_lab.workers import forked_from_server
 
 # XLA compiling costs ~1-2 s per model on CPU and saves ~0.2 ms per batch: "auto" compiles only
@@ -151,12 +151,14 @@ def _drop(key: Hashable) -> None:
 
 
 def forget_trainers() -> None:
-    """Drop every kept trainer and free them now (tests and benchmarks: start as a new process
-    would, with no trainer kept and none dropped, so that no collection of them falls due later)."""
+    """Drop every kept trainer and free them now, and forget the builds NewModel reuses (tests and
+    benchmarks: start as a new process would, with no trainer kept and none dropped, so that no
+    collection of them falls due later)."""
     global _dropped
     for key in list(_kept):
         _drop(key)
     _dropped = 0
+    forget_builds()
     frozen = gc.get_freeze_count() > 0
     gc.unfreeze()
     gc.collect()

@@ -19,7 +19,7 @@ GRID = ["dataset=digits", "trainer=quick", f"loss={','.join(LOSSES)}", f"class_w
 ROUNDS = 1 if QUICK else 2
 # The overhead share moves by several points between rounds on a noisy machine (one 12-run
 # sequence is ~10 s): more rounds of it, and the spread is reported.
-OVERHEAD_ROUNDS = 1 if QUICK else 4
+OVERHEAD_ROUNDS = 1 if QUICK else 8
 
 
 def sweep_in_process(_round: int) -> float:

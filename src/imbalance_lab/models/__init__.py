@@ -26,25 +26,36 @@ def build_model(model_cfg: DictConfig, input_shape, n_classes: int, output_bias:
 
 # Initial variables of recent builds, by everything a build depends on (NewModel); a few per process.
 KEPT_BUILDS = 4
+OUR_BUILDERS = "imbalance_lab.models."
 _builds: OrderedDict[Hashable, tuple[list[np.ndarray], tuple]] = OrderedDict()
+
+
+def forget_builds() -> None:
+    """No earlier build is reused (tests and benchmarks: as in a new process)."""
+    _builds.clear()
 
 
 class NewModel:
     """The model `build_model` builds at this point of a run, built only if asked for (`model()`).
 
     A kept trainer (epoch_loop) needs only its initial variables (`initial_values`). Those of an
-    earlier build are reused when everything the build depends on is equal: the config, input
-    shape, class count, output bias, float type, and Python's and NumPy's random states (Keras seeds
-    each initializer and dropout layer from Python's `random` as it builds them, then draws with
-    stateless ops). The random states then move on exactly as the build moved them. This saves a
-    build (~25 ms of Keras's layer graph) for most runs of a sweep, whose seed and data repeat."""
+    earlier build by one of our builders (models/*.py) are reused when everything the build depends
+    on is equal: the config, input shape, class count, output bias, Keras's float type and image
+    data format, and Python's and NumPy's random states (Keras seeds each initializer and dropout
+    layer from Python's `random` as it builds them, then draws with stateless ops). The random
+    states then move on exactly as the build moved them. This saves a build (~25 ms of Keras's
+    layer graph) for most runs of a sweep, whose seed and data repeat. A builder of one's own
+    (`_target_` elsewhere) may draw from other state: its models are always built. `model()` sets
+    the process's random states for a moment: for the jobs of one process, one after another."""
 
     def __init__(self, model_cfg: DictConfig, input_shape, n_classes: int, output_bias: np.ndarray):
         self._args = (model_cfg, input_shape, n_classes, output_bias)
         self._before = _random_states()
-        key = (yaml_text(model_cfg), tuple(input_shape), int(n_classes),
-               _array_key(np.asarray(output_bias)), keras.config.floatx(), _states_key(self._before))
+        key = (yaml_text(model_cfg), tuple(input_shape), int(n_classes), _array_key(np.asarray(output_bias)),
+               keras.config.floatx(), keras.config.image_data_format(), _states_key(self._before))
         self._model: keras.Model | None = None
+        if not str(model_cfg.get("_target_", "")).startswith(OUR_BUILDERS):
+            key = None  # built every time, never reused
         if key in _builds:
             _builds.move_to_end(key)
             self.initial_values, after = _builds[key]
@@ -52,9 +63,10 @@ class NewModel:
             return
         self._model = build_model(*self._args)
         self.initial_values = [v.numpy() for v in self._model.variables]
-        _builds[key] = (self.initial_values, _random_states())
-        while len(_builds) > KEPT_BUILDS:
-            _builds.popitem(last=False)
+        if key is not None:
+            _builds[key] = (self.initial_values, _random_states())
+            while len(_builds) > KEPT_BUILDS:
+                _builds.popitem(last=False)
 
     def model(self) -> keras.Model:
         """The model itself, built now if it was not (from the random states of its place in the run)."""
