@@ -84,7 +84,7 @@ The same grid with {SEEDS} (48 runs): n_jobs=1 {one48:.1f} s, n_jobs=2 {two48:.1
 (per round {per_round("n_jobs=1, 48", "n_jobs=2, 48", "steady")}).
 
 Extrapolated from the 12-run figures (each command = its fixed start-up + runs / its steady rate): the whole
-command of n_jobs=2 reaches 1.6x n_jobs=1 from about {f'{reach:.0f} runs' if reach else 'no sweep size (the steady rates are too close)'}."""
+command of n_jobs=2 {f'reaches 1.6x n_jobs=1 from about {reach:.0f} runs' if reach else 'does not reach 1.6x n_jobs=1 at any sweep size: its steady rate is under 1.6x'}."""
     write_section("3. Scaling with joblib (same grid)", body,
                   f"{'QUICK=1 ' if QUICK else ''}make bench (tests/benchmarks/bench_scaling.py)")
 
