@@ -62,10 +62,13 @@ def test_run_name_matches_design_example():
 def test_yaml_text_is_omegaconfs_yaml(overrides):
     """A run's config.yaml (configs.yaml_text, on libyaml's emitter) is the text OmegaConf.to_yaml
     writes (the reference), also for strings that would read back as another type, and for unicode."""
+    import yaml
     from omegaconf import OmegaConf
 
+    from imbalance_lab import configs
     from imbalance_lab.configs import yaml_text
 
+    assert configs._FAST_DUMPER is not None or not yaml.__with_libyaml__  # the fast path is the one tested
     cfg = compose(overrides)[0]
     tricky = OmegaConf.create({"a": "true", "b": "1e-3", "c": "null", "d": "0x1F", "e": "étoile", "f": ["1", 1, 1.5],
                                "g": {"h": "", "i": "a: b", "j": None}, "k": "~", "l": "1_000", "m": "long " * 40,

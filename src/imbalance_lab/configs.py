@@ -11,7 +11,6 @@ from typing import Any
 import yaml
 from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
-from omegaconf._utils import OmegaConfDumper
 
 from imbalance_lab.errors import ImbalanceLabError
 from imbalance_lab.paths import CONF_DIR, project_root
@@ -78,12 +77,22 @@ def run_key(cfg: DictConfig) -> str:
     return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-class _FastDumper(getattr(yaml, "CDumper", yaml.Dumper)):
+def _fast_dumper() -> type | None:
     """OmegaConf's YAML dumper (strings that would read back as another type are quoted) over
-    libyaml's emitter where PyYAML has it: the same text, ~5x faster than OmegaConf.to_yaml."""
+    libyaml's emitter: the same text, ~5x faster than OmegaConf.to_yaml. None without libyaml or
+    if OmegaConf moved its (private) dumper."""
+    try:
+        from omegaconf._utils import OmegaConfDumper
+    except ImportError:
+        return None
+    if not hasattr(yaml, "CDumper"):
+        return None
+    dumper = type("FastDumper", (yaml.CDumper,), {})
+    dumper.add_representer(str, OmegaConfDumper.str_representer)
+    return dumper
 
 
-_FastDumper.add_representer(str, OmegaConfDumper.str_representer)
+_FAST_DUMPER = _fast_dumper()
 
 
 def yaml_text(node: DictConfig) -> str:
@@ -91,8 +100,10 @@ def yaml_text(node: DictConfig) -> str:
     kept trainer and model builds by configs as text). libyaml escapes what it will not print as
     is (characters beyond U+FFFF, line separators) where PyYAML's emitter may not: a text with an
     escape (or any backslash) is written by OmegaConf instead."""
+    if _FAST_DUMPER is None:
+        return OmegaConf.to_yaml(node, resolve=True)
     container = OmegaConf.to_container(node, resolve=True, enum_to_str=True)
-    text = yaml.dump(container, default_flow_style=False, allow_unicode=True, sort_keys=False, Dumper=_FastDumper)
+    text = yaml.dump(container, default_flow_style=False, allow_unicode=True, sort_keys=False, Dumper=_FAST_DUMPER)
     return OmegaConf.to_yaml(node, resolve=True) if "\\" in text else text
 
 
