@@ -51,11 +51,11 @@ class NewModel:
     def __init__(self, model_cfg: DictConfig, input_shape, n_classes: int, output_bias: np.ndarray):
         self._args = (model_cfg, input_shape, n_classes, output_bias)
         self._before = _random_states()
-        key = (yaml_text(model_cfg), tuple(input_shape), int(n_classes), _array_key(np.asarray(output_bias)),
-               keras.config.floatx(), keras.config.image_data_format(), _states_key(self._before))
         self._model: keras.Model | None = None
-        if not str(model_cfg.get("_target_", "")).startswith(OUR_BUILDERS):
-            key = None  # built every time, never reused
+        key = None  # a builder of one's own: built every time, never reused
+        if str(model_cfg.get("_target_", "")).startswith(OUR_BUILDERS):
+            key = (yaml_text(model_cfg), tuple(input_shape), int(n_classes), _array_key(np.asarray(output_bias)),
+                   keras.config.floatx(), keras.config.image_data_format(), _states_key(self._before))
         if key in _builds:
             _builds.move_to_end(key)
             self.initial_values, after = _builds[key]
