@@ -50,6 +50,41 @@ def test_finished_config_is_skipped_unless_rerun(make_cfg, store):
     assert len(client(store).search_runs([client(store).get_experiment_by_name("test").experiment_id])) == 1
 
 
+def test_the_skip_check_answers_as_mlflow_search_does(store, tmp_path):
+    """The skip check's own query of an SQLite store against MLflow's search_runs, its reference:
+    FINISHED counts, RUNNING / FAILED / deleted runs and other experiments do not; a store it
+    cannot read that way is asked through MLflow."""
+    from imbalance_lab import tracking
+
+    c = tracking.client_for(store)
+    exp_id, other = tracking.experiment_id(c, "skip"), tracking.experiment_id(c, "elsewhere")
+
+    def run(experiment: str, key: str, status: str | None) -> str:
+        run_id = c.create_run(experiment, tags={"run_key": key}).info.run_id
+        if status:
+            c.set_terminated(run_id, status=status)
+        return run_id
+
+    finished = run(exp_id, "done", "FINISHED")
+    run(exp_id, "done", "FAILED")
+    run(exp_id, "running", None)
+    run(exp_id, "failed", "FAILED")
+    c.delete_run(run(exp_id, "deleted", "FINISHED"))
+    run(other, "elsewhere", "FINISHED")
+
+    def searched(key: str) -> str | None:
+        runs = client(store).search_runs([exp_id], f"tags.run_key = '{key}' and attributes.status = 'FINISHED'")
+        return runs[0].info.run_id if runs else None
+
+    for key in ("done", "running", "failed", "deleted", "elsewhere", "never"):
+        assert tracking.finished_run_id(c, exp_id, key) == searched(key), key
+    assert tracking.finished_run_id(c, exp_id, "done") == finished
+    assert tracking._finished_in_sqlite(store, exp_id, "never") is None  # answered by the query, not by MLflow
+    no_schema = f"sqlite:///{tmp_path / 'empty.db'}"
+    (tmp_path / "empty.db").touch()
+    assert tracking._finished_in_sqlite(no_schema, "1", "done") is tracking._ASK_MLFLOW
+
+
 def test_remedies_json_records_what_the_remedies_did(make_cfg, store, tmp_path):
     cfg, choices = make_cfg("class_weight=balanced", "bias_init=log_prior")
     result = execute(cfg, choices)
@@ -120,6 +155,25 @@ def test_background_writes_log_the_same_run_and_report_it_when_done(make_cfg, st
     assert len(c.get_metric_history(background.info.run_id, "val/macro_f1")) == cfg.trainer.epochs
     names = sorted(a.path for a in c.list_artifacts(background.info.run_id))
     assert names == sorted(a.path for a in c.list_artifacts(now.info.run_id)) and "confusion_matrix.png" in names
+
+
+def test_a_runs_artifacts_go_where_mlflow_itself_puts_them(make_cfg, store, tmp_path):
+    """The writer logs a run's artifacts straight into the location its creation returned, without
+    reading the run back: they land beside what MlflowClient.log_artifacts puts in the same run."""
+    from urllib.parse import urlparse
+
+    from imbalance_lab import tracking
+
+    cfg, choices = make_cfg("tracking.rerun=true")
+    result = execute(cfg, choices)
+    assert not tracking._artifact_uris  # nothing kept once a run's artifacts are logged
+    c = client(store)
+    theirs = tmp_path / "by_mlflow"
+    theirs.mkdir()
+    (theirs / "by_mlflow.txt").write_text("logged by MLflow's own client")
+    c.log_artifacts(result.run_id, str(theirs))
+    folder = Path(urlparse(c.get_run(result.run_id).info.artifact_uri).path)
+    assert {"by_mlflow.txt", "config.yaml", "confusion_matrix.png", "history.csv"} <= {p.name for p in folder.iterdir()}
 
 
 def test_the_background_writer_is_another_process():

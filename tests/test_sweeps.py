@@ -301,6 +301,28 @@ def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path):
     assert {out.strip().splitlines()[-1] for out, _ in outputs} == {"1"}
 
 
+def test_an_sqlite_store_writes_ahead_and_syncs_normally_only_then(tmp_path):
+    """A store opened here is in WAL mode (kept in the file, so `mlflow ui` and other writers use
+    it too) and this process's connections to it sync at checkpoints only (NORMAL); a database in
+    another journal mode keeps SQLite's full sync on every commit."""
+    import sqlite3
+
+    import sqlalchemy
+
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracking.experiment_id(tracking.client_for(store), "wal")
+    with sqlite3.connect(tmp_path / "mlflow.db") as plain:
+        assert plain.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    other = tmp_path / "rollback.db"
+    sqlite3.connect(other).close()
+    for uri, expected in ((store, 1), (f"sqlite:///{other}", 2)):  # 1: NORMAL, 2: FULL
+        engine = sqlalchemy.create_engine(uri)
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == expected, uri
+        engine.dispose()
+    assert client(store).get_experiment_by_name("wal") is not None  # a client of MLflow's own reads it
+
+
 def test_a_finished_job_leaves_no_graph_behind(make_cfg):
     """What keeps a long in-process sweep flat: TensorFlow's gradient registry (one entry per traced
     training function, holding its graphs) and Keras's global state end each job as they began."""

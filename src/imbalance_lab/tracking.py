@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -50,16 +51,54 @@ def client_for(uri: str) -> LockRetryingClient:
     the first opens the store, creating it if new."""
     if uri not in _clients:
         with _store_opening_lock(uri):
+            _write_ahead_log(uri)
             _clients[uri] = LockRetryingClient(MlflowClient(tracking_uri=uri))
     return _clients[uri]
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    """The database file of an SQLite store URI whose folder exists, else None."""
+    db_path = Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
+    return db_path if db_path is not None and db_path.parent.is_dir() and db_path.name != ":memory:" else None
+
+
+def _write_ahead_log(uri: str) -> None:
+    """An SQLite store is switched to write-ahead logging (a property of the file, kept), and this
+    process's connections to a store in that mode commit without waiting for the disk at every
+    transaction (synchronous=NORMAL): a run's writes take ~1/3 less time. A commit is still never
+    lost when a process crashes or is killed, only possibly the last ones on a power cut or OS crash,
+    and the database stays consistent (sqlite.org/wal.html). If another process holds the store
+    locked right now, it stays in its journal mode, with SQLite's full syncs. (WAL needs the store
+    on a local disk; for stores shared between machines, `tracking=server`.)"""
+    db_path = _sqlite_path(uri)
+    if db_path is None:
+        return
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    if not event.contains(Engine, "connect", _sqlite_connected):
+        event.listen(Engine, "connect", _sqlite_connected)
+    try:
+        with contextlib.closing(sqlite3.connect(db_path, timeout=5)) as connection:
+            connection.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.Error as err:
+        log.debug("Store %s stays in its journal mode: %s", db_path, err)
+
+
+def _sqlite_connected(connection, _record) -> None:
+    """Each new SQLite connection (SQLAlchemy's "connect" event): synchronous=NORMAL if its
+    database is in WAL mode, the setting SQLite recommends for it; any other mode keeps FULL."""
+    if isinstance(connection, sqlite3.Connection) and \
+            connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+        connection.execute("PRAGMA synchronous=NORMAL")
 
 
 @contextlib.contextmanager
 def _store_opening_lock(uri: str) -> Iterator[None]:
     """Opening an SQLite store creates or upgrades its schema; processes doing it at the same moment
     race ("table experiments already exists") and can leave it half-migrated, so they take turns."""
-    db_path = Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
-    if db_path is None or not db_path.parent.is_dir() or os.name != "posix":
+    db_path = _sqlite_path(uri)
+    if db_path is None or os.name != "posix":
         yield
         return
     import fcntl
@@ -145,10 +184,40 @@ def _open_experiment(client: MlflowClient, name: str) -> str:
 
 
 def finished_run_id(client: MlflowClient, exp_id: str, key: str) -> str | None:
+    """The id of an active FINISHED run of `key` in the experiment, if any (the skip check, once per
+    job). An SQLite store is asked with one indexed query (~0.2 ms); MLflow's search_runs, used
+    otherwise, costs 3-8 ms a job in a sweep (its filter parser and ORM)."""
+    found = _finished_in_sqlite(client.tracking_uri, exp_id, key)
+    if found is not _ASK_MLFLOW:
+        return found
     runs = client.search_runs(
         [exp_id], filter_string=f"tags.run_key = '{key}' and attributes.status = 'FINISHED'", max_results=1
     )
     return runs[0].info.run_id if runs else None
+
+
+_ASK_MLFLOW = object()
+# MLflow's schema for runs and their tags (unchanged since MLflow 1.x; a store without it, or any
+# error, goes to search_runs); "active": what search_runs returns by default (not deleted).
+_FINISHED_SQL = ("SELECT runs.run_uuid FROM runs JOIN tags ON tags.run_uuid = runs.run_uuid "
+                 "WHERE runs.experiment_id = ? AND runs.status = 'FINISHED' AND runs.lifecycle_stage = 'active' "
+                 "AND tags.key = 'run_key' AND tags.value = ? LIMIT 1")
+_readers: dict[tuple[int, Path], sqlite3.Connection] = {}  # (pid, database) -> connection: never shared across fork
+
+
+def _finished_in_sqlite(uri: str, exp_id: str, key: str):
+    db_path = _sqlite_path(uri)
+    if db_path is None or not str(exp_id).isdigit():
+        return _ASK_MLFLOW
+    try:
+        reader = _readers.get((os.getpid(), db_path))
+        if reader is None:
+            reader = _readers[(os.getpid(), db_path)] = sqlite3.connect(db_path, timeout=30, check_same_thread=False)
+        row = reader.execute(_FINISHED_SQL, (int(exp_id), key)).fetchone()
+    except sqlite3.Error as err:
+        log.debug("Skip check through MLflow's search (%s).", err)
+        return _ASK_MLFLOW
+    return row[0] if row else None
 
 
 def mark_orphans_killed(client: MlflowClient, exp_id: str, parent_run_id: str | None = None) -> int:
@@ -270,22 +339,37 @@ def write_payload(client: MlflowClient, run_id: str, payload: RunPayload) -> Non
         for name, (drawer, kwargs) in payload.figures.items():
             module, function = drawer.split(":")
             getattr(importlib.import_module(module), function)(path=folder / name, **kwargs)
-        client.log_artifacts(run_id, str(folder))
+        log_artifacts(client, run_id, folder)
     if payload.dataset is not None:
         client.log_inputs(run_id, [payload.dataset])
+
+
+def log_artifacts(client: MlflowClient, run_id: str, folder: Path) -> None:
+    """A folder's files into the run's artifacts. For a run created here, straight into the artifact
+    location its creation returned: MlflowClient.log_artifacts would first read the whole run back
+    from the store to find it (~13 ms on SQLite, a request to a server)."""
+    location = _artifact_uris.pop(run_id, None)
+    if location is None or client.tracking_uri.startswith("databricks"):
+        client.log_artifacts(run_id, str(folder))
+        return
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    get_artifact_repository(location, tracking_uri=client.tracking_uri).log_artifacts(str(folder))
 
 
 # The MLflow side of QueuedRun. These run where the Writer writes (this process, or its writer
 # process), in submission order; a run is known there by a token until MLflow gives it an id.
 _runs: dict[str, str] = {}       # token -> run id
 _failures: dict[str, str] = {}   # token -> why its writes failed
+_artifact_uris: dict[str, str] = {}  # run id -> its artifact location, until its artifacts are logged
 
 def _create_run(uri: str, token: str, exp_id: str, name: str, tags: dict[str, str], params: dict[str, str],
                 strict: bool) -> str | None:
     """Open the run RUNNING with its tags and params; its id."""
     client = client_for(uri)
     try:
-        _runs[token] = client.create_run(exp_id, run_name=name, tags=tags).info.run_id
+        info = client.create_run(exp_id, run_name=name, tags=tags).info
+        _runs[token], _artifact_uris[info.run_id] = info.run_id, info.artifact_uri
         RunRecorder(client, _runs[token]).log_batch(params=params)
     except Exception as err:
         _write_failed(client, token, err, strict)
@@ -307,13 +391,15 @@ def _finish_run(uri: str, token: str, payload: RunPayload, strict: bool,
             client.set_terminated(_runs[token], status="FINISHED")
         except Exception as err:
             _write_failed(client, token, err, strict)
-    failure = _failures.pop(token, "")
-    return ("FAILED" if failure else "FINISHED"), _runs.pop(token, None), failure
+    failure, run_id = _failures.pop(token, ""), _runs.pop(token, None)
+    _artifact_uris.pop(run_id, None)
+    return ("FAILED" if failure else "FINISHED"), run_id, failure
 
 
 def _end_run(uri: str, token: str, status: str, error: str, tb: str | None, run_id: str | None = None) -> None:
     _failures.pop(token, None)
     run_id = _runs.pop(token, run_id)
+    _artifact_uris.pop(run_id, None)
     if run_id is not None:
         with contextlib.suppress(Exception):
             _end(client_for(uri), run_id, status, error, tb)
