@@ -75,3 +75,22 @@ def test_yaml_text_is_omegaconfs_yaml(overrides):
                                "n": "run \U0001F600", "o": "a\x85b", "p": "a\u2028b", "q": "C:\\data\\x.csv"})
     for node in (cfg, cfg.model, cfg.loss, tricky):
         assert yaml_text(node) == OmegaConf.to_yaml(node, resolve=True)
+        assert yaml_text(node, configs.resolved(node)) == OmegaConf.to_yaml(node, resolve=True)
+
+
+def test_a_runs_one_resolved_config_gives_the_same_key_params_and_yaml():
+    """execute() resolves a run's config once and hands it to run_key, flat_params and yaml_text:
+    the same results as each resolving it; a value only OmegaConf writes (an Enum) goes to it."""
+    import enum
+
+    from omegaconf import OmegaConf
+
+    from imbalance_lab.configs import resolved, yaml_text
+
+    cfg, choices = compose(["sampler=smote", "loss=focal", "seed=3"])
+    plain = resolved(cfg)
+    assert run_key(cfg, plain) == run_key(cfg) and flat_params(cfg, choices, plain) == flat_params(cfg, choices)
+    assert yaml_text(cfg, plain) == yaml_text(cfg)
+    colour = enum.Enum("Colour", "RED")
+    node = OmegaConf.create({"e": colour.RED, "x": 1})
+    assert yaml_text(node, resolved(node)) == OmegaConf.to_yaml(node, resolve=True) == "e: RED\nx: 1\n"

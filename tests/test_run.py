@@ -186,6 +186,34 @@ def test_the_background_writer_is_another_process():
     assert pids and pids[0] != os.getpid()
 
 
+def _writer_state(uri: str) -> tuple[bool, bool]:
+    import sys
+
+    from imbalance_lab import tracking
+
+    return uri in tracking._clients, "imbalance_lab.report.plots" in sys.modules
+
+
+def test_a_sweeps_writer_starts_with_its_store_open(store, monkeypatch):
+    """The sweep's writer process opens the store and imports the figure code as it starts (while
+    the sweep imports TensorFlow), not in the first run's writes; a store it cannot open is left
+    to those writes to report."""
+    from imbalance_lab import tracking
+
+    monkeypatch.setattr(tracking, "_background_writer", None)  # this test's own, not the process's
+    writer = tracking.background_writer(store)
+    assert tracking.background_writer(store) is writer  # one per process
+    states = []
+    writer.submit(_writer_state, store, then=lambda state, error: states.append(state))
+    writer.submit(tracking._warm_up, "sqlite:////no/such/folder/mlflow.db")  # does not raise
+    writer.wait()
+    assert states == [(True, True)]
+    fresh = tracking.Writer(background=True)  # a writer not started for a sweep: nothing opened
+    fresh.submit(_writer_state, store, then=lambda state, error: states.append(state))
+    fresh.wait()
+    assert states[1] == (False, False)
+
+
 def _queued(writer, store, name):
     from imbalance_lab import tracking
 

@@ -13,7 +13,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from imbalance_lab import doctor, tracking
-from imbalance_lab.configs import call_target, flat_params, run_key, run_name, yaml_text
+from imbalance_lab.configs import call_target, flat_params, resolved, run_key, run_name, yaml_text
 from imbalance_lab.data import Splits, load_splits
 from imbalance_lab.evaluation import Evaluation, evaluate
 from imbalance_lab.models import NewModel
@@ -93,7 +93,8 @@ def execute(cfg: DictConfig, choices: dict[str, str], parent: dict | None = None
     """Skip if this config already FINISHED; else train in an MLflow run that always ends.
     `writer` (default: write now) may do the run's MLflow writes in its background process; `report`
     receives the final JobResult once they are done (or failed); exceptions of the recipe propagate."""
-    key, name = run_key(cfg), run_name(choices, cfg.seed)
+    plain = resolved(cfg)  # once for the run's key, params and config.yaml
+    key, name = run_key(cfg, plain), run_name(choices, cfg.seed)
     writer = writer or tracking.Writer(background=False)
     client = tracking.client_for(cfg.tracking.uri)
     exp_id = tracking.experiment_id(client, cfg.tracking.experiment)
@@ -106,12 +107,12 @@ def execute(cfg: DictConfig, choices: dict[str, str], parent: dict | None = None
     findings = doctor.lint_config(cfg, choices)
     tags = {"run_key": key, **choices, **tracking.child_tags(parent),
             "doctor.warnings": doctor.warning_codes(findings)}
-    run = tracking.QueuedRun(writer, cfg.tracking.uri, exp_id, name, tags, flat_params(cfg, choices))
+    run = tracking.QueuedRun(writer, cfg.tracking.uri, exp_id, name, tags, flat_params(cfg, choices, plain))
     try:
         output = train_and_evaluate(cfg)
         findings = doctor.lint_config(cfg, choices, output.data) + doctor.after_training(
             output.data, output.evaluation, output.fitted.history)
-        payload = run_payload(cfg, output, findings, dataset_name(cfg, choices))
+        payload = run_payload(cfg, output, findings, dataset_name(cfg, choices), plain)
     except KeyboardInterrupt:
         run.end("KILLED", "interrupted (Ctrl-C)")
         raise
@@ -136,9 +137,10 @@ def _reported(result: JobResult, report: Callable[[JobResult], None] | None) -> 
     return result
 
 
-def run_payload(cfg: DictConfig, out: RunOutput, findings, dataset: str) -> tracking.RunPayload:
+def run_payload(cfg: DictConfig, out: RunOutput, findings, dataset: str, plain: dict | None = None) -> tracking.RunPayload:
     """Everything a finished run receives: metrics, curves, params and tags (one batch), the
-    artifacts, and the training rows as an MLflow dataset input (the UI's Dataset column)."""
+    artifacts, and the training rows as an MLflow dataset input (the UI's Dataset column).
+    `plain`: configs.resolved(cfg), if at hand."""
     ev, data = out.evaluation, out.data
     return tracking.RunPayload(
         metrics={**ev.metrics, "dataset.imbalance_ratio": data.imbalance_ratio}, history=out.fitted.history,
@@ -151,7 +153,7 @@ def run_payload(cfg: DictConfig, out: RunOutput, findings, dataset: str) -> trac
                "classification_report.json": _json(ev.report),
                "remedies.json": _json(remedies_summary(out)),
                "doctor.json": _json([f.as_dict() for f in findings]),
-               "config.yaml": yaml_text(cfg),
+               "config.yaml": yaml_text(cfg, plain),
                "history.csv": _history_csv(out.fitted)},
         figures={"confusion_matrix.png": (CONFUSION_PNG, {
             "cm": ev.confusion, "labels": list(data.labels), "title": f"test macro-F1 {ev.metrics['test/macro_f1']:.3f}"})},

@@ -34,7 +34,7 @@ def run_job(cfg: DictConfig):
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     # the writer process (in-process sweeps) starts before TensorFlow is imported, and alongside it
-    writer = tracking.background_writer() if multirun and in_process(hydra_cfg.launcher) else None
+    writer = tracking.background_writer(cfg.tracking.uri) if multirun and in_process(hydra_cfg.launcher) else None
     from imbalance_lab.run import JobResult, execute  # imports TensorFlow: not needed for --help
 
     limit_tf_threads(threads_per_job(hydra_cfg.launcher))

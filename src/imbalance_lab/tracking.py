@@ -444,9 +444,11 @@ class Writer:
     are written; a process (not a thread) because MLflow's store is Python that would otherwise
     compete with training for the GIL. The process finishes its queue before this one exits
     (concurrent.futures joins it at interpreter shutdown); `wait()` drains it sooner. A new run
-    starts only when at most `ahead` earlier writes (the last run's finishing) are pending."""
+    starts only when at most `ahead` earlier writes are pending: by default the last run's two
+    (its creation and its finishing), so that a quick run does not wait for the writes of the run
+    before while the writer catches up, which it does during any run that trains longer."""
 
-    def __init__(self, background: bool, ahead: int = 1):
+    def __init__(self, background: bool, ahead: int = 2):
         self._pool = _writer_process() if background else None
         self._pending: list[Future] = []
         if self._pool is not None:  # start it now: it imports MLflow while this process goes on
@@ -543,12 +545,25 @@ class QueuedRun:
 _background_writer: Writer | None = None
 
 
-def background_writer() -> Writer:
-    """The process's one background Writer (a sweep's jobs share it)."""
+def background_writer(uri: str | None = None) -> Writer:
+    """The process's one background Writer (a sweep's jobs share it). Started with the store at
+    `uri` opened and the modules of a run's writes imported in it, while this process imports
+    TensorFlow (else the first run waits ~1 s for them)."""
     global _background_writer
     if _background_writer is None:
         _background_writer = Writer(background=True)
+        if uri is not None:
+            _background_writer.submit(_warm_up, uri)
     return _background_writer
+
+
+def _warm_up(uri: str) -> None:
+    """In the writer process: what the first run's writes would otherwise do first. A store that
+    cannot be opened is reported by those writes (and by the sweep's start before them)."""
+    with contextlib.suppress(Exception):
+        client_for(uri)
+    for module in ("mlflow.data", "mlflow.store.artifact.local_artifact_repo", "imbalance_lab.report.plots"):
+        importlib.import_module(module)
 
 
 def wait_for_writes() -> None:
