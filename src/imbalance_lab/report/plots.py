@@ -68,7 +68,7 @@ def confusion_matrix_png(cm: np.ndarray, labels, path: str | Path, title: str = 
         _draw_panel(image, draw, layout, panel, values, name, decimals)
     if title:
         draw.text((layout.size[0] // 2, layout.title_y), title, fill=INK, font=_font(TITLE_SIZE), anchor="mt")
-    image.save(path, format="PNG", compress_level=3)
+    image.save(path, format="PNG", compress_level=1)  # lossless at any level: 1 saves ~3 ms a run for ~6 % more bytes
     return Path(path)
 
 
