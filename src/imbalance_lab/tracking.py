@@ -213,11 +213,11 @@ def _finished_in_sqlite(uri: str, exp_id: str, key: str):
         reader = _readers.get((os.getpid(), db_path))
         if reader is None:
             reader = _readers[(os.getpid(), db_path)] = sqlite3.connect(db_path, timeout=30, check_same_thread=False)
-        row = reader.execute(_FINISHED_SQL, (int(exp_id), key)).fetchone()
+        rows = reader.execute(_FINISHED_SQL, (int(exp_id), key)).fetchall()  # to the end: no read left open
     except sqlite3.Error as err:
         log.debug("Skip check through MLflow's search (%s).", err)
         return _ASK_MLFLOW
-    return row[0] if row else None
+    return rows[0][0] if rows else None
 
 
 def mark_orphans_killed(client: MlflowClient, exp_id: str, parent_run_id: str | None = None) -> int:
