@@ -63,3 +63,10 @@ def small_sweep(tmp_path_factory) -> dict:
     store = f"sqlite:///{folder / 'mlflow.db'}"
     proc = run_cli("-m", *SMALL_SWEEP, cwd=folder, store=store)
     return {"store": store, "folder": folder, "stdout": proc.stdout}
+
+
+def writer_state(uri: str) -> tuple[bool, bool]:
+    """In a writer process: whether it has the store at `uri` open and the figure code imported."""
+    from imbalance_lab import tracking
+
+    return uri in tracking._clients, "imbalance_lab.report.plots" in sys.modules

@@ -65,7 +65,9 @@ def test_the_skip_check_answers_as_mlflow_search_does(store, tmp_path):
             c.set_terminated(run_id, status=status)
         return run_id
 
-    finished = run(exp_id, "done", "FINISHED")
+    for _ in range(5):  # trained again and again (tracking.rerun=true): the latest is the one named
+        finished = run(exp_id, "done", "FINISHED")
+        time.sleep(0.01)
     run(exp_id, "done", "FAILED")
     run(exp_id, "running", None)
     run(exp_id, "failed", "FAILED")
@@ -186,30 +188,25 @@ def test_the_background_writer_is_another_process():
     assert pids and pids[0] != os.getpid()
 
 
-def _writer_state(uri: str) -> tuple[bool, bool]:
-    import sys
-
-    from imbalance_lab import tracking
-
-    return uri in tracking._clients, "imbalance_lab.report.plots" in sys.modules
-
-
-def test_a_sweeps_writer_starts_with_its_store_open(store, monkeypatch):
+def test_a_sweeps_writer_starts_with_its_store_open(store, tmp_path, monkeypatch):
     """The sweep's writer process opens the store and imports the figure code as it starts (while
     the sweep imports TensorFlow), not in the first run's writes; a store it cannot open is left
     to those writes to report."""
     from imbalance_lab import tracking
 
+    from conftest import writer_state  # (a module without TensorFlow, for the writer to import)
+
     monkeypatch.setattr(tracking, "_background_writer", None)  # this test's own, not the process's
     writer = tracking.background_writer(store)
     assert tracking.background_writer(store) is writer  # one per process
     states = []
-    writer.submit(_writer_state, store, then=lambda state, error: states.append(state))
-    writer.submit(tracking._warm_up, "sqlite:////no/such/folder/mlflow.db")  # does not raise
+    writer.submit(writer_state, store, then=lambda state, error: states.append(state))
+    (tmp_path / "a_file").touch()
+    writer.submit(tracking._warm_up, f"sqlite:///{tmp_path / 'a_file' / 'mlflow.db'}")  # cannot open: no raise
     writer.wait()
     assert states == [(True, True)]
     fresh = tracking.Writer(background=True)  # a writer not started for a sweep: nothing opened
-    fresh.submit(_writer_state, store, then=lambda state, error: states.append(state))
+    fresh.submit(writer_state, store, then=lambda state, error: states.append(state))
     fresh.wait()
     assert states[1] == (False, False)
 

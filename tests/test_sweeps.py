@@ -321,6 +321,42 @@ def test_an_sqlite_store_writes_ahead_and_syncs_normally_only_then(tmp_path):
             assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == expected, uri
         engine.dispose()
     assert client(store).get_experiment_by_name("wal") is not None  # a client of MLflow's own reads it
+    assert tracking._sqlite_path(f"{store}?timeout=20") == tmp_path / "mlflow.db"
+
+
+def test_a_store_unreadable_in_wal_mode_goes_back_to_a_rollback_journal(tmp_path, monkeypatch):
+    """WAL needs shared memory beside the file (not on some network or virtual disks): when a new
+    connection cannot read the store once switched, it is switched back."""
+    import sqlite3
+
+    path = tmp_path / "mlflow.db"
+    with sqlite3.connect(path) as setup:
+        setup.execute("CREATE TABLE t (x)")
+    real, opened = sqlite3.connect, []
+
+    class Unreadable:
+        def __init__(self, connection):
+            self.connection = connection
+
+        def execute(self, sql, *args):
+            if "sqlite_master" in sql:
+                raise sqlite3.OperationalError("disk I/O error")
+            return self.connection.execute(sql, *args)
+
+        def close(self):
+            self.connection.close()
+
+    def connect(*args, **kwargs):
+        opened.append(args[0])
+        connection = real(*args, **kwargs)
+        return Unreadable(connection) if len(opened) == 2 else connection  # the check after the switch
+
+    monkeypatch.setattr(tracking.sqlite3, "connect", connect)
+    tracking._write_ahead_log(f"sqlite:///{path}")
+    monkeypatch.undo()
+    assert len(opened) == 3
+    with sqlite3.connect(path) as plain:
+        assert plain.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
 
 
 def test_a_finished_job_leaves_no_graph_behind(make_cfg):

@@ -58,7 +58,7 @@ def client_for(uri: str) -> LockRetryingClient:
 
 def _sqlite_path(uri: str) -> Path | None:
     """The database file of an SQLite store URI whose folder exists, else None."""
-    db_path = Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
+    db_path = Path(uri[len("sqlite:///"):].split("?", 1)[0]) if uri.startswith("sqlite:///") else None
     return db_path if db_path is not None and db_path.parent.is_dir() and db_path.name != ":memory:" else None
 
 
@@ -68,8 +68,9 @@ def _write_ahead_log(uri: str) -> None:
     transaction (synchronous=NORMAL): a run's writes take ~1/3 less time. A commit is still never
     lost when a process crashes or is killed, only possibly the last ones on a power cut or OS crash,
     and the database stays consistent (sqlite.org/wal.html). If another process holds the store
-    locked right now, it stays in its journal mode, with SQLite's full syncs. (WAL needs the store
-    on a local disk; for stores shared between machines, `tracking=server`.)"""
+    locked right now, it stays in its journal mode, with SQLite's full syncs. WAL needs the store
+    on a local disk (for stores shared between machines, `tracking=server`): a store that a new
+    connection cannot read once switched is switched back."""
     db_path = _sqlite_path(uri)
     if db_path is None:
         return
@@ -79,10 +80,19 @@ def _write_ahead_log(uri: str) -> None:
     if not event.contains(Engine, "connect", _sqlite_connected):
         event.listen(Engine, "connect", _sqlite_connected)
     try:
-        with contextlib.closing(sqlite3.connect(db_path, timeout=5)) as connection:
-            connection.execute("PRAGMA journal_mode=WAL")
-    except sqlite3.Error as err:
+        with contextlib.closing(sqlite3.connect(db_path, timeout=0.5)) as connection:
+            if connection.execute("PRAGMA journal_mode=WAL").fetchone()[0] != "wal":
+                return
+    except sqlite3.Error as err:  # locked by another process right now: next time
         log.debug("Store %s stays in its journal mode: %s", db_path, err)
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(db_path, timeout=5)) as check:
+            check.execute("SELECT count(*) FROM sqlite_master").fetchall()
+    except sqlite3.Error as err:
+        log.warning("The store %s cannot be read in write-ahead-log mode (%s); back to a rollback journal.", db_path, err)
+        with contextlib.suppress(sqlite3.Error), contextlib.closing(sqlite3.connect(db_path, timeout=5)) as connection:
+            connection.execute("PRAGMA journal_mode=DELETE")
 
 
 def _sqlite_connected(connection, _record) -> None:
@@ -198,10 +208,11 @@ def finished_run_id(client: MlflowClient, exp_id: str, key: str) -> str | None:
 
 _ASK_MLFLOW = object()
 # MLflow's schema for runs and their tags (unchanged since MLflow 1.x; a store without it, or any
-# error, goes to search_runs); "active": what search_runs returns by default (not deleted).
+# error, goes to search_runs); "active": what search_runs returns by default (not deleted), in its
+# order (the latest start first, then the run id).
 _FINISHED_SQL = ("SELECT runs.run_uuid FROM runs JOIN tags ON tags.run_uuid = runs.run_uuid "
                  "WHERE runs.experiment_id = ? AND runs.status = 'FINISHED' AND runs.lifecycle_stage = 'active' "
-                 "AND tags.key = 'run_key' AND tags.value = ? LIMIT 1")
+                 "AND tags.key = 'run_key' AND tags.value = ? ORDER BY runs.start_time DESC, runs.run_uuid LIMIT 1")
 _readers: dict[tuple[int, Path], sqlite3.Connection] = {}  # (pid, database) -> connection: never shared across fork
 
 
@@ -414,7 +425,7 @@ def _write_failed(client: MlflowClient, token: str, err: Exception, strict: bool
             _end(client, _runs[token], "FAILED", _failures[token], traceback.format_exc())
     if strict:
         _failures.pop(token)
-        _runs.pop(token, None)
+        _artifact_uris.pop(_runs.pop(token, None), None)
         raise err
     log.error("%s\n%s", _failures[token], traceback.format_exc())
 
