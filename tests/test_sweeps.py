@@ -501,3 +501,104 @@ def test_the_default_sweeper_composes_each_job_once_the_same_config_as_hydra():
     assert OmegaConf.to_container(launched) == OmegaConf.to_container(fresh)
     assert launched.loss._target_ == fresh.loss._target_ and launched.seed == 3
     assert shipped._kept == {} and len(over_hydras._kept) == 1 and configs._kept == {}
+
+
+@pytest.fixture
+def sweep_composition():
+    """Hydra's real config loader and a multirun master config, and compose_once's module (imported
+    after Hydra's plugin discovery, which loads it anew)."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
+
+    from imbalance_lab.paths import CONF_DIR
+
+    with initialize_config_dir(str(CONF_DIR), version_base=None):
+        from hydra_plugins.imbalance_lab_sweeper import compose_once
+
+        loader = GlobalHydra.instance().config_loader()
+        master = loader.load_configuration("config", overrides=[], run_mode=RunMode.MULTIRUN)
+        yield loader, master, compose_once
+
+
+def test_a_batch_composed_in_a_child_while_this_process_starts_equals_hydras(sweep_composition):
+    """In-process sweeps: the batch is composed in a forked child while this process imports
+    TensorFlow; the configs that come back are Hydra's own, and none was composed here."""
+    from omegaconf import OmegaConf
+
+    loader, master, compose_once = sweep_composition
+    composed_here, meanwhile = [], []
+
+    class Recording(compose_once.ComposedConfigs):
+        def compose(self, master_config, sweep_overrides):
+            composed_here.append(os.getpid())  # in the child: its own copy of the list
+            return super().compose(master_config, sweep_overrides)
+
+    batch = [["seed=3", "loss=focal"], ["seed=4"], ["seed=4"], ["loss=bce", "sampler=smote", "dataset=digits"]]
+    configs = Recording(loader)
+    composed = compose_once.composed_in_child(configs, master, batch, 3, meanwhile=lambda: meanwhile.append(1))
+    assert composed_here == [] and meanwhile == [1] and len(composed) == 3  # the first `limit` come back
+    for overrides, config in zip(batch, composed):
+        fresh = loader.load_sweep_config(master, list(overrides))
+        assert OmegaConf.to_yaml(config) == OmegaConf.to_yaml(fresh)
+        assert OmegaConf.to_container(config.loss, resolve=True) == OmegaConf.to_container(fresh.loss, resolve=True)
+    assert composed[1] is not composed[2]  # a config listed twice: one object per job
+
+
+def test_a_batch_the_child_cannot_compose_is_composed_here_for_hydras_error(sweep_composition, tmp_path, store):
+    from hydra.errors import MissingConfigException
+
+    loader, master, compose_once = sweep_composition
+    configs, meanwhile = compose_once.ComposedConfigs(loader), []
+    batch = [["loss=ce"], ["loss=no_such_loss"]]
+    assert compose_once.composed_in_child(configs, master, batch, 256, lambda: meanwhile.append(1)) is None
+    assert meanwhile == [1]
+    with pytest.raises(MissingConfigException):
+        configs.keep(master, batch[1])
+    # through the command line: Hydra's message, and no job ran
+    proc = run_cli("-m", *TINY, "loss=ce,no_such_loss", cwd=tmp_path, store=store, check=False)
+    assert proc.returncode != 0 and "Could not find 'loss/no_such_loss'" in proc.stderr
+    assert children(store) == []
+
+
+def test_the_composing_child_is_reaped_when_this_process_fails_meanwhile(sweep_composition, monkeypatch):
+    loader, master, compose_once = sweep_composition
+    forked = []
+    real_fork = os.fork
+
+    def fork():
+        pid = real_fork()
+        if pid:
+            forked.append(pid)
+        return pid
+
+    def failing():
+        raise RuntimeError("import failed")
+
+    monkeypatch.setattr(os, "fork", fork)
+    batch = [[f"seed={s}"] for s in range(40)]  # more than a pipe's buffer: the child is still writing
+    with pytest.raises(RuntimeError, match="import failed"):
+        compose_once.composed_in_child(compose_once.ComposedConfigs(loader), master, batch, 256, failing)
+    [pid] = forked
+    with pytest.raises(ChildProcessError):  # already waited for: neither running nor a zombie
+        os.waitpid(pid, os.WNOHANG)
+
+
+def test_only_sweeps_whose_jobs_run_here_compose_in_a_child():
+    from hydra import compose, initialize_config_dir
+
+    from imbalance_lab.paths import CONF_DIR
+
+    def runs_here(*overrides):
+        with initialize_config_dir(str(CONF_DIR), version_base=None):
+            from hydra_plugins.imbalance_lab_sweeper.compose_once import ComposeOnceSweeper
+
+            cfg = compose("config", overrides=list(overrides), return_hydra_config=True)
+        sweeper = ComposeOnceSweeper.__new__(ComposeOnceSweeper)
+        sweeper.config = cfg
+        sweeper.launcher = type(cfg.hydra.launcher._target_.rsplit(".", 1)[-1], (), {})()
+        return sweeper._jobs_run_here()
+
+    assert runs_here()  # the basic launcher
+    assert runs_here("hydra/launcher=joblib", "hydra.launcher.n_jobs=1")
+    assert not runs_here("hydra/launcher=joblib", "hydra.launcher.n_jobs=2")

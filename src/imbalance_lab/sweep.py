@@ -69,6 +69,15 @@ def write_result(path: Path, result):
     return result
 
 
+def prepare_jobs_here(config: DictConfig) -> None:
+    """What the first job run in this process would start with, done while the sweeper composes the
+    batch in another process (compose_once): the writer process (in-process sweeps), which opens the
+    store, and the import of TensorFlow and the training code."""
+    if in_process(config.hydra.launcher):
+        tracking.background_writer(config.tracking.uri)
+    import imbalance_lab.run  # noqa: F401
+
+
 def in_process(launcher: DictConfig) -> bool:
     """Jobs run one after another in this process (Hydra's basic launcher): the next job may train
     while the last one's MLflow writes finish in the writer process; the sweep's end waits for them."""

@@ -6,14 +6,24 @@ override fails before any job has run), then the basic launcher composes each ag
 hands each to the launcher that asks for it with the same overrides. Hydra's joblib launcher gets
 them too: the sweeper launches its batches with imbalance_lab.workers.launch_grouped, which sends
 each job's config to the worker with it. Other launchers that compose in their own processes
-(submitit) get nothing kept: they compose there as before. Imported at every Hydra start-up
-(plugin discovery): Hydra imports only.
+(submitit) get nothing kept: they compose there as before.
+
+When the jobs run in this process (the basic launcher, joblib with n_jobs=1), this process must
+also import TensorFlow (~5 s) before the first job: composing (~0.08 s a job) and importing used to
+run one after the other. The batch is composed in a forked child instead, while this process starts
+its jobs' writer and imports TensorFlow (imbalance_lab.sweep.prepare_jobs_here); the child's configs
+come back pickled. If the child cannot compose them all (a bad override), this process composes the
+batch itself, so that Hydra's own error is raised as before. Imported at every Hydra start-up
+(plugin discovery): Hydra and the standard library only.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+import os
+import pickle
+import sys
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -36,9 +46,13 @@ class ComposedConfigs:
 
     def keep(self, master_config: DictConfig, sweep_overrides: list[str]) -> None:
         """Compose (which validates) and keep the result for the launcher."""
-        config = self._loader.load_sweep_config(master_config, list(sweep_overrides))
+        config = self.compose(master_config, sweep_overrides)
         if self._count < self.LIMIT:
             self.hand(master_config, sweep_overrides, config)
+
+    def compose(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
+        """A new composition, nothing kept (Hydra's own load_sweep_config)."""
+        return self._loader.load_sweep_config(master_config, list(sweep_overrides))
 
     def hand(self, master_config: DictConfig, sweep_overrides: list[str], config: DictConfig) -> None:
         """Keep `config`, composed already, for the next `load_sweep_config` of these overrides."""
@@ -47,7 +61,7 @@ class ComposedConfigs:
 
     def load_sweep_config(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
         config = self.take(master_config, sweep_overrides)
-        return config if config is not None else self._loader.load_sweep_config(master_config, list(sweep_overrides))
+        return config if config is not None else self.compose(master_config, sweep_overrides)
 
     def take(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig | None:
         """The kept config for these overrides, handed over once (then the launcher's: it may change
@@ -90,5 +104,62 @@ class ComposeOnceSweeper(BasicSweeper):
         if type(self.launcher).__name__ not in self.KEEPING_LAUNCHERS:  # composes in its own processes: keep nothing
             super().validate_batch_is_legal(batch)
             return
-        for overrides in batch:
-            self.hydra_context.config_loader.keep(self.config, list(overrides))
+        configs = self.hydra_context.config_loader
+        composed = None
+        if "tensorflow" not in sys.modules and self._jobs_run_here():  # the first batch: an import to overlap
+            from imbalance_lab.sweep import prepare_jobs_here
+
+            composed = composed_in_child(configs, self.config, batch, configs.LIMIT,
+                                         meanwhile=functools.partial(prepare_jobs_here, self.config))
+        if composed is None:
+            for overrides in batch:
+                configs.keep(self.config, list(overrides))
+            return
+        for overrides, config in zip(batch, composed):
+            configs.hand(self.config, list(overrides), config)
+
+    def _jobs_run_here(self) -> bool:
+        """The jobs run in this process, which imports TensorFlow for them: the basic launcher, or
+        joblib running one job at a time (joblib then runs them in the calling process)."""
+        if type(self.launcher).__name__ == "BasicLauncher":
+            return True
+        from imbalance_lab.workers import jobs_at_once
+
+        return jobs_at_once(self.config.hydra.launcher.get("n_jobs", -1)) == 1
+
+
+def composed_in_child(configs: ComposedConfigs, master_config: DictConfig, batch: Sequence[Sequence[str]],
+                      limit: int, meanwhile: Callable[[], object]) -> list[DictConfig] | None:
+    """The configs of `batch` (the first `limit` of them; all are composed, which validates them),
+    composed in a forked child while this process runs `meanwhile()`; None if the child could not
+    compose every one (this process then composes them itself and raises Hydra's own error) or
+    where there is no fork (after `meanwhile()` all the same)."""
+    if not hasattr(os, "fork"):
+        meanwhile()
+        return None
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: compose, send, and leave without running the parent's exit handlers
+        code = 1
+        try:
+            os.close(read_end)
+            composed = [configs.compose(master_config, list(overrides)) for overrides in batch]
+            with os.fdopen(write_end, "wb") as pipe:
+                pickle.dump(composed[:limit], pipe, protocol=pickle.HIGHEST_PROTOCOL)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    pipe = os.fdopen(read_end, "rb")
+    try:
+        meanwhile()
+        data = pipe.read()
+    finally:
+        pipe.close()  # if meanwhile() raised, a child still writing stops (broken pipe) and exits
+        _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        return None
+    try:
+        return pickle.loads(data)
+    except Exception:  # noqa: BLE001 - a config that does not travel: composed here instead
+        return None
