@@ -542,6 +542,8 @@ def test_a_batch_composed_in_a_child_while_this_process_starts_equals_hydras(swe
         fresh = loader.load_sweep_config(master, list(overrides))
         assert OmegaConf.to_yaml(config) == OmegaConf.to_yaml(fresh)
         assert OmegaConf.to_container(config.loss, resolve=True) == OmegaConf.to_container(fresh.loss, resolve=True)
+        assert OmegaConf.is_struct(config) == OmegaConf.is_struct(fresh) and config.hydra.job.override_dirname
+        assert OmegaConf.get_cache(config) == OmegaConf.get_cache(fresh)
     assert composed[1] is not composed[2]  # a config listed twice: one object per job
 
 
@@ -576,7 +578,7 @@ def test_the_composing_child_is_reaped_when_this_process_fails_meanwhile(sweep_c
         raise RuntimeError("import failed")
 
     monkeypatch.setattr(os, "fork", fork)
-    batch = [[f"seed={s}"] for s in range(40)]  # more than a pipe's buffer: the child is still writing
+    batch = [[f"seed={s}"] for s in range(40)]  # the child is still composing: it is stopped, not waited for
     with pytest.raises(RuntimeError, match="import failed"):
         compose_once.composed_in_child(compose_once.ComposedConfigs(loader), master, batch, 256, failing)
     [pid] = forked
@@ -602,3 +604,49 @@ def test_only_sweeps_whose_jobs_run_here_compose_in_a_child():
     assert runs_here()  # the basic launcher
     assert runs_here("hydra/launcher=joblib", "hydra.launcher.n_jobs=1")
     assert not runs_here("hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
+
+
+def test_a_child_that_overruns_its_time_is_stopped_and_the_batch_composed_here(sweep_composition, monkeypatch):
+    loader, master, compose_once = sweep_composition
+    monkeypatch.setattr(compose_once, "CHILD_SECONDS", 0.0)
+    monkeypatch.setattr(compose_once, "CHILD_SECONDS_PER_JOB", 0.0)
+    forked, real_fork = [], os.fork
+
+    def fork():
+        pid = real_fork()
+        if pid:
+            forked.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", fork)
+    configs = compose_once.ComposedConfigs(loader)
+    assert compose_once.composed_in_child(configs, master, [["seed=1"], ["seed=2"]], 256, lambda: None) is None
+    with pytest.raises(ChildProcessError):
+        os.waitpid(forked[0], os.WNOHANG)
+
+
+def test_the_sweeper_hands_the_childs_configs_to_the_launcher(sweep_composition, monkeypatch):
+    """validate_batch_is_legal on the first batch of a sweep whose jobs run here: the configs the
+    child composed are kept for the launcher, and this process composes none."""
+    from hydra import compose
+    from hydra.types import HydraContext
+
+    loader, master, compose_once = sweep_composition
+    composed_here = []
+
+    class Recording(compose_once.ComposedConfigs):
+        def compose(self, master_config, sweep_overrides):
+            composed_here.append(os.getpid())
+            return super().compose(master_config, sweep_overrides)
+
+    sweeper = compose_once.ComposeOnceSweeper.__new__(compose_once.ComposeOnceSweeper)
+    sweeper.config = compose("config", overrides=["hydra/launcher=joblib", "hydra.launcher.n_jobs=1"],
+                             return_hydra_config=True)
+    sweeper.launcher = type("JoblibLauncher", (), {})()
+    sweeper.hydra_context = HydraContext(config_loader=Recording(loader), callbacks=None)
+    monkeypatch.setattr(compose_once.ComposeOnceSweeper, "_compose_in_child", lambda self: True)
+    batch = [["seed=1"], ["seed=2", "loss=bce"]]
+    sweeper.validate_batch_is_legal(batch)
+    configs = sweeper.hydra_context.config_loader
+    assert composed_here == []
+    assert [configs.take(sweeper.config, o).seed for o in batch] == [1, 2] and configs._kept == {}

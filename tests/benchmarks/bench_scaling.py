@@ -63,8 +63,9 @@ def main():
     body = f"""`imbalance-lab -m {' '.join(GRID)} hydra/launcher=joblib hydra.launcher.n_jobs=N`, fresh store each time;
 median of {ROUNDS} interleaved round(s), with the default launcher (in-process, no hydra/launcher override) beside.
 Whole command: wall time, start-up included. n_jobs=1 runs its jobs in the launching process, which
-imports TensorFlow (~6-8 s) after opening the store and validating the batch; n_jobs=2 forks its two
-workers from a fork server that imports TensorFlow once, alongside that start-up (imbalance_lab/workers.py).
+imports TensorFlow (~5-8 s) after opening the store, while a forked child composes the batch to validate
+it (compose_once.composed_in_child; the default launcher too); n_jobs=2 forks its two workers from a
+fork server that imports TensorFlow once, alongside that start-up (imbalance_lab/workers.py).
 Both get their jobs from imbalance-lab's sweeper (workers.launch_grouped): each job with the config composed
 to validate the batch, and the jobs that differ only in class_weight, bias_init, decision or seed in one worker.
 Steady state: runs finished per second between the first and the last run's end (MLflow end times).

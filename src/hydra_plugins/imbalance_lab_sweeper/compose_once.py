@@ -19,16 +19,27 @@ batch itself, so that Hydra's own error is raised as before. Imported at every H
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import os
 import pickle
+import select
+import signal
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
+
+# Linux only, as for workers.py's fork server: elsewhere a forked child of a process with system
+# frameworks loaded is not safe (the batch is then composed in this process, as before).
+FORK_PLATFORM = sys.platform.startswith("linux")
+# The child has this long (~0.08 s a job here) before this process composes the batch itself.
+CHILD_SECONDS, CHILD_SECONDS_PER_JOB = 60.0, 1.0
 
 
 class ComposedConfigs:
@@ -106,7 +117,7 @@ class ComposeOnceSweeper(BasicSweeper):
             return
         configs = self.hydra_context.config_loader
         composed = None
-        if "tensorflow" not in sys.modules and self._jobs_run_here():  # the first batch: an import to overlap
+        if self._compose_in_child():
             from imbalance_lab.sweep import prepare_jobs_here
 
             composed = composed_in_child(configs, self.config, batch, configs.LIMIT,
@@ -117,6 +128,10 @@ class ComposeOnceSweeper(BasicSweeper):
             return
         for overrides, config in zip(batch, composed):
             configs.hand(self.config, list(overrides), config)
+
+    def _compose_in_child(self) -> bool:
+        """The first batch of a sweep whose jobs run here: there is an import to overlap."""
+        return "tensorflow" not in sys.modules and self._jobs_run_here()
 
     def _jobs_run_here(self) -> bool:
         """The jobs run in this process, which imports TensorFlow for them: the basic launcher, or
@@ -132,34 +147,77 @@ def composed_in_child(configs: ComposedConfigs, master_config: DictConfig, batch
                       limit: int, meanwhile: Callable[[], object]) -> list[DictConfig] | None:
     """The configs of `batch` (the first `limit` of them; all are composed, which validates them),
     composed in a forked child while this process runs `meanwhile()`; None if the child could not
-    compose every one (this process then composes them itself and raises Hydra's own error) or
-    where there is no fork (after `meanwhile()` all the same)."""
-    if not hasattr(os, "fork"):
+    compose every one in time (this process then composes them itself and raises Hydra's own error),
+    or off Linux (after `meanwhile()` all the same: elsewhere, as for the fork server of workers.py,
+    a forked child of a process with system frameworks loaded is not safe)."""
+    if not FORK_PLATFORM:
         meanwhile()
         return None
+    deadline = time.monotonic() + CHILD_SECONDS + CHILD_SECONDS_PER_JOB * len(batch)
     read_end, write_end = os.pipe()
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # no Ctrl-C between fork and try
     pid = os.fork()
-    if pid == 0:  # the child: compose, send, and leave without running the parent's exit handlers
-        code = 1
-        try:
-            os.close(read_end)
-            composed = [configs.compose(master_config, list(overrides)) for overrides in batch]
-            with os.fdopen(write_end, "wb") as pipe:
-                pickle.dump(composed[:limit], pipe, protocol=pickle.HIGHEST_PROTOCOL)
-            code = 0
-        finally:
-            os._exit(code)
+    if pid == 0:
+        _compose_and_send(configs, master_config, batch, limit, read_end, write_end, blocked)
+    signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     os.close(write_end)
-    pipe = os.fdopen(read_end, "rb")
+    data = None
     try:
         meanwhile()
-        data = pipe.read()
+        data = _read_until(read_end, deadline)
     finally:
-        pipe.close()  # if meanwhile() raised, a child still writing stops (broken pipe) and exits
-        _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
+        os.close(read_end)
+        if data is None:  # this process failed meanwhile, or the child overran: it is of no more use
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        status = _reaped(pid)
+    if data is None or os.waitstatus_to_exitcode(status) != 0:
         return None
     try:
         return pickle.loads(data)
     except Exception:  # noqa: BLE001 - a config that does not travel: composed here instead
         return None
+
+
+def _compose_and_send(configs: ComposedConfigs, master_config: DictConfig, batch: Sequence[Sequence[str]],
+                      limit: int, read_end: int, write_end: int, blocked: set) -> None:
+    """The child: compose, send, and leave without running the parent's exit handlers."""
+    code = 1
+    try:
+        gc.disable()  # nothing of the parent's is finalised here
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        os.close(read_end)
+        composed = []
+        for number, overrides in enumerate(batch):
+            config = configs.compose(master_config, list(overrides))
+            if number < limit:
+                composed.append(config)
+        with os.fdopen(write_end, "wb") as pipe:
+            pickle.dump(composed, pipe, protocol=pickle.HIGHEST_PROTOCOL)
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def _read_until(fd: int, deadline: float) -> bytes | None:
+    """Everything until the writer closes `fd`; None if that takes past `deadline`."""
+    chunks = []
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return None
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def _reaped(pid: int) -> int:
+    """The child's exit status, once it has ended; a Ctrl-C while waiting ends it (never a zombie)."""
+    try:
+        return os.waitpid(pid, 0)[1]
+    except KeyboardInterrupt:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise
