@@ -563,21 +563,27 @@ def test_a_batch_the_child_cannot_compose_is_composed_here_for_hydras_error(swee
     assert children(store) == []
 
 
-def test_the_composing_child_is_reaped_when_this_process_fails_meanwhile(sweep_composition, monkeypatch):
-    loader, master, compose_once = sweep_composition
-    forked = []
-    real_fork = os.fork
+@pytest.fixture
+def forked(monkeypatch):
+    """The pids of the children os.fork makes in this process during the test."""
+    pids, real_fork = [], os.fork
 
     def fork():
         pid = real_fork()
         if pid:
-            forked.append(pid)
+            pids.append(pid)
         return pid
+
+    monkeypatch.setattr(os, "fork", fork)
+    return pids
+
+
+def test_the_composing_child_is_reaped_when_this_process_fails_meanwhile(sweep_composition, forked):
+    loader, master, compose_once = sweep_composition
 
     def failing():
         raise RuntimeError("import failed")
 
-    monkeypatch.setattr(os, "fork", fork)
     batch = [[f"seed={s}"] for s in range(40)]  # the child is still composing: it is stopped, not waited for
     with pytest.raises(RuntimeError, match="import failed"):
         compose_once.composed_in_child(compose_once.ComposedConfigs(loader), master, batch, 256, failing)
@@ -606,19 +612,11 @@ def test_only_sweeps_whose_jobs_run_here_compose_in_a_child():
     assert not runs_here("hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
 
 
-def test_a_child_that_overruns_its_time_is_stopped_and_the_batch_composed_here(sweep_composition, monkeypatch):
+def test_a_child_that_overruns_its_time_is_stopped_and_the_batch_composed_here(sweep_composition, monkeypatch,
+                                                                               forked):
     loader, master, compose_once = sweep_composition
     monkeypatch.setattr(compose_once, "CHILD_SECONDS", 0.0)
     monkeypatch.setattr(compose_once, "CHILD_SECONDS_PER_JOB", 0.0)
-    forked, real_fork = [], os.fork
-
-    def fork():
-        pid = real_fork()
-        if pid:
-            forked.append(pid)
-        return pid
-
-    monkeypatch.setattr(os, "fork", fork)
     configs = compose_once.ComposedConfigs(loader)
     assert compose_once.composed_in_child(configs, master, [["seed=1"], ["seed=2"]], 256, lambda: None) is None
     with pytest.raises(ChildProcessError):
