@@ -527,17 +527,10 @@ def test_a_batch_composed_in_a_child_while_this_process_starts_equals_hydras(swe
     from omegaconf import OmegaConf
 
     loader, master, compose_once = sweep_composition
-    composed_here, meanwhile = [], []
-
-    class Recording(compose_once.ComposedConfigs):
-        def compose(self, master_config, sweep_overrides):
-            composed_here.append(os.getpid())  # in the child: its own copy of the list
-            return super().compose(master_config, sweep_overrides)
-
+    configs, meanwhile = _recording(compose_once, loader), []
     batch = [["seed=3", "loss=focal"], ["seed=4"], ["seed=4"], ["loss=bce", "sampler=smote", "dataset=digits"]]
-    configs = Recording(loader)
     composed = compose_once.composed_in_child(configs, master, batch, 3, meanwhile=lambda: meanwhile.append(1))
-    assert composed_here == [] and meanwhile == [1] and len(composed) == 3  # the first `limit` come back
+    assert configs.composed_here == [] and meanwhile == [1] and len(composed) == 3  # the first `limit` come back
     for overrides, config in zip(batch, composed):
         fresh = loader.load_sweep_config(master, list(overrides))
         assert OmegaConf.to_yaml(config) == OmegaConf.to_yaml(fresh)
@@ -561,6 +554,19 @@ def test_a_batch_the_child_cannot_compose_is_composed_here_for_hydras_error(swee
     proc = run_cli("-m", *TINY, "loss=ce,no_such_loss", cwd=tmp_path, store=store, check=False)
     assert proc.returncode != 0 and "Could not find 'loss/no_such_loss'" in proc.stderr
     assert children(store) == []
+
+
+def _recording(compose_once, loader):
+    """compose_once's ComposedConfigs over `loader`, noting in `.composed_here` the pid of each
+    composition (a forked child notes in its own copy of the list)."""
+    class Recording(compose_once.ComposedConfigs):
+        def compose(self, master_config, sweep_overrides):
+            self.composed_here.append(os.getpid())
+            return super().compose(master_config, sweep_overrides)
+
+    recording = Recording(loader)
+    recording.composed_here = []
+    return recording
 
 
 @pytest.fixture
@@ -630,21 +636,14 @@ def test_the_sweeper_hands_the_childs_configs_to_the_launcher(sweep_composition,
     from hydra.types import HydraContext
 
     loader, master, compose_once = sweep_composition
-    composed_here = []
-
-    class Recording(compose_once.ComposedConfigs):
-        def compose(self, master_config, sweep_overrides):
-            composed_here.append(os.getpid())
-            return super().compose(master_config, sweep_overrides)
-
     sweeper = compose_once.ComposeOnceSweeper.__new__(compose_once.ComposeOnceSweeper)
     sweeper.config = compose("config", overrides=["hydra/launcher=joblib", "hydra.launcher.n_jobs=1"],
                              return_hydra_config=True)
     sweeper.launcher = type("JoblibLauncher", (), {})()
-    sweeper.hydra_context = HydraContext(config_loader=Recording(loader), callbacks=None)
+    configs = _recording(compose_once, loader)
+    sweeper.hydra_context = HydraContext(config_loader=configs, callbacks=None)
     monkeypatch.setattr(compose_once.ComposeOnceSweeper, "_compose_in_child", lambda self: True)
     batch = [["seed=1"], ["seed=2", "loss=bce"]]
     sweeper.validate_batch_is_legal(batch)
-    configs = sweeper.hydra_context.config_loader
-    assert composed_here == []
+    assert configs.composed_here == []
     assert [configs.take(sweeper.config, o).seed for o in batch] == [1, 2] and configs._kept == {}

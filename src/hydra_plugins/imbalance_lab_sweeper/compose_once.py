@@ -35,9 +35,6 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
-# Linux only, as for workers.py's fork server: elsewhere a forked child of a process with system
-# frameworks loaded is not safe (the batch is then composed in this process, as before).
-FORK_PLATFORM = sys.platform.startswith("linux")
 # The child has this long (~0.08 s a job here) before this process composes the batch itself.
 CHILD_SECONDS, CHILD_SECONDS_PER_JOB = 60.0, 1.0
 
@@ -148,9 +145,11 @@ def composed_in_child(configs: ComposedConfigs, master_config: DictConfig, batch
     """The configs of `batch` (the first `limit` of them; all are composed, which validates them),
     composed in a forked child while this process runs `meanwhile()`; None if the child could not
     compose every one in time (this process then composes them itself and raises Hydra's own error),
-    or off Linux (after `meanwhile()` all the same: elsewhere, as for the fork server of workers.py,
-    a forked child of a process with system frameworks loaded is not safe)."""
-    if not FORK_PLATFORM:
+    or where the fork server of workers.py is not used either (after `meanwhile()` all the same: off
+    Linux a forked child of a process with system frameworks loaded is not safe)."""
+    from imbalance_lab.workers import FORK_SERVER_PLATFORM
+
+    if not FORK_SERVER_PLATFORM:
         meanwhile()
         return None
     deadline = time.monotonic() + CHILD_SECONDS + CHILD_SECONDS_PER_JOB * len(batch)
