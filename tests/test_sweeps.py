@@ -158,15 +158,11 @@ def test_a_dead_unreaped_process_counts_as_dead_for_orphan_runs():
     assert tracking._pid_alive(os.getpid()) and tracking._pid_alive(os.getppid())
 
 
-def test_a_config_listed_twice_in_a_sweep_trains_once(tmp_path, store, monkeypatch):
+def test_a_config_listed_twice_in_a_sweep_trains_once(tmp_path, store):
     """Through Hydra: the compose_once sweeper hands each job its own config, even for duplicates."""
-    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
     proc = run_cli("-m", *TINY, "seed=5,5", cwd=tmp_path, store=store)
     assert "1 finished, 0 failed, 1 skipped" in proc.stdout
-    [run] = children(store)
-    assert run.info.status == "FINISHED"
-    # an in-process sweep trains on one CPU, its writer process has the others (cores.py)
-    assert run.data.tags["imbalance_lab.training_cpus"] == str(min(os.sched_getaffinity(0)))
+    assert [r.info.status for r in children(store)] == ["FINISHED"]
 
 
 def test_joblib_two_workers_share_one_store_and_parent(tmp_path, store):
@@ -196,8 +192,6 @@ def test_joblib_two_workers_share_one_store_and_parent(tmp_path, store):
         assert f"seed={run.data.params['seed']}" in overrides
     threads = max(1, joblib.cpu_count() // 2)  # two workers share the cores (as joblib counts them)
     assert {r.data.tags["imbalance_lab.tf_threads"] for r in runs} == {str(threads)}
-    # parallel workers are not moved to one CPU (only an in-process sweep's training is: cores.py)
-    assert {r.data.tags["imbalance_lab.training_cpus"] for r in runs} == {",".join(map(str, sorted(os.sched_getaffinity(0))))}
 
 
 def test_submitit_local_runs_each_job_in_its_own_process(tmp_path, store):

@@ -19,7 +19,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from imbalance_lab import cores, tracking, workers
+from imbalance_lab import tracking, workers
 from imbalance_lab.configs import choices_from_hydra
 from imbalance_lab.errors import ImbalanceLabError
 from imbalance_lab.report.command import command_line as report_command_line
@@ -35,8 +35,6 @@ def run_job(cfg: DictConfig):
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     # the writer process (in-process sweeps) starts before TensorFlow is imported, and alongside it
     writer = tracking.background_writer(cfg.tracking.uri) if multirun and in_process(hydra_cfg.launcher) else None
-    if writer is not None:
-        cores.share(writer)  # training on one CPU, the writer on the others (cores.py: measured faster)
     from imbalance_lab.run import JobResult, execute  # imports TensorFlow: not needed for --help
 
     limit_tf_threads(threads_per_job(hydra_cfg.launcher))
@@ -175,7 +173,6 @@ class SweepCallback(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         tracking.wait_for_writes()  # the last jobs' runs, logged in the background (in-process sweeps)
-        cores.release()
         info = tracking.read_parent(sweep_dir)
         results = read_results(sweep_dir)
         failed = [r for r in results if r["status"] != "FINISHED" and r["status"] != "SKIPPED"]

@@ -33,7 +33,6 @@ from urllib.parse import urlparse
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 
-from imbalance_lab import cores
 from imbalance_lab.paths import project_root
 
 log = logging.getLogger(__name__)
@@ -285,7 +284,7 @@ def git_commit() -> str:
 
 def process_tags() -> dict[str, str]:
     tags = {"imbalance_lab.host": socket.gethostname(), "imbalance_lab.pid": str(os.getpid()),
-            "git_commit": git_commit(), "imbalance_lab.training_cpus": cores.training_cpus()}
+            "git_commit": git_commit()}
     if "tensorflow" in sys.modules:  # how wide this worker's thread pools are (0 = TensorFlow's default)
         threading = sys.modules["tensorflow"].config.threading
         tags["imbalance_lab.tf_threads"] = str(threading.get_intra_op_parallelism_threads())
@@ -469,7 +468,6 @@ class Writer:
             self.submit(os.getpid)
         self._keys: set[tuple[str, str, str]] = set()  # (store, experiment id, run_key) of the runs submitted here
         self.ahead = ahead
-        self._cpus: set[int] | None = None  # where the writer process runs (cores.share), if set
 
     @property
     def background(self) -> bool:
@@ -498,18 +496,10 @@ class Writer:
         except BrokenProcessPool as err:  # the writer process died (killed, out of memory): a new one
             log.error("The MLflow writer process died (%s); starting another.", err)
             self._pool = _writer_process()
-            if self._cpus is not None:  # started from a thread on the training CPU
-                self._pool.submit(cores.pin_threads, self._cpus)
             written = self._pool.submit(fn, *args)
         self._pending = [f for f in self._pending if not f.done()]
         self._pending.append(settled)
         written.add_done_callback(after)
-
-    def pin(self, cpus: set[int]) -> None:
-        """The writer process's threads on `cpus`, from its next task on (again after a restart)."""
-        if self._pool is not None:
-            self._cpus = set(cpus)
-            self.submit(cores.pin_threads, self._cpus)
 
     def admit(self, run: tuple[str, str, str]) -> None:
         """A new run, (store, experiment id, run_key), may start once at most `ahead` earlier tasks
