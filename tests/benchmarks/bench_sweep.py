@@ -4,13 +4,17 @@ processes; then imbalance-lab's own overhead per run (everything but fit and pre
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import itertools
+import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from common import HERE, QUICK, cli, interleaved, median, write_section
 
 LOSSES, WEIGHTS, SAMPLERS = ("ce", "bce"), ("none", "balanced"), ("none", "random_over", "smote")
@@ -105,10 +109,77 @@ def overhead_per_run() -> dict:
 
         background_writer = tracking.Writer(background=True)  # one per sweep, started with it (sweep.run_job)
         recipe.execute(*compose([*configs("warm-up")[0], "seed=99"]))  # TensorFlow and MLflow start-up
+        # one_cpu, a lever measured and not adopted: the sweep with training's threads on one CPU
+        # and the writer process on another
+        variants, writer_pid = ["sync", "sweep", "one_cpu"], []
+        background_writer.submit(os.getpid, then=lambda pid, error: writer_pid.append(pid))
+        background_writer.wait()
+        cpus, out["one_cpu"] = sorted(os.sched_getaffinity(0)), []
         for r in range(OVERHEAD_ROUNDS):
-            for background in ((False, True) if r % 2 == 0 else (True, False)):
-                out["sweep" if background else "sync"].append(sequence(background, f"{'sweep' if background else 'sync'}-{r}"))
+            for variant in variants[r % 3:] + variants[:r % 3]:
+                one = variant == "one_cpu" and len(cpus) > 1
+                pin_threads({cpus[0]} if one else set(cpus))
+                os.sched_setaffinity(writer_pid[0], set(cpus[1:]) if one else set(cpus))
+                out[variant].append(sequence(variant != "sync", f"{variant}-{r}"))
+        pin_threads(set(cpus))
     return out
+
+
+PLACEMENT_ROWS = (2_000, 10_000) if QUICK else (2_000, 10_000, 30_000, 269_501)
+
+
+def pin_threads(cpus: set[int]) -> None:
+    """Every thread of this process on `cpus` (os.sched_setaffinity(0) moves the calling thread only)."""
+    for tid in os.listdir("/proc/self/task"):
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            os.sched_setaffinity(int(tid), cpus)
+
+
+def training_placement() -> dict:
+    """Seconds per epoch (median of epochs 2+) of the training path, with every thread of the process
+    on one CPU and on every CPU (a lever measured, not adopted), interleaved in this
+    process, median over rounds: the MLP 64-32-32-16 on seed002_profile-shaped data at several sizes,
+    and the CNN (conf/model/cnn.yaml) on seed003_profile's 8x8 images (batch 256)."""
+    from common import profile_data
+
+    from imbalance_lab.data.profiles import make_seed003_profile
+    from imbalance_lab.models.cnn import build_cnn
+    from imbalance_lab.models.mlp import build_mlp
+
+    out = {}
+    for rows in PLACEMENT_ROWS:
+        X, y = profile_data(rows)
+        X_val, y_val = profile_data(max(rows // 4, 500), seed=1)
+        out[f"MLP, {rows:,} rows"] = _placed_epochs(
+            functools.partial(build_mlp, (X.shape[1],), 5, np.zeros(5), widths=(64, 32, 32, 16)), X, y, X_val, y_val, 5)
+    images = make_seed003_profile()
+    order = np.random.default_rng(0).permutation(len(images.X))  # the rows come class by class
+    X_all, y_all = images.X[order], np.unique(images.y, return_inverse=True)[1][order]  # labels are names
+    n_val = len(X_all) // 5
+    X, y, X_val, y_val = X_all[n_val:], y_all[n_val:], X_all[:n_val], y_all[:n_val]
+    out[f"CNN, seed003_profile, {len(X):,} images 8x8"] = _placed_epochs(
+        functools.partial(build_cnn, X.shape[1:], 6, np.zeros(6)), X, y, X_val, y_val, 6)
+    return out
+
+
+def _placed_epochs(build, X, y, X_val, y_val, n_classes: int) -> dict:
+    from common import epoch_times, trainer_cfg
+
+    from imbalance_lab import training
+    from imbalance_lab.remedies.losses import categorical_crossentropy
+
+    cpus = sorted(os.sched_getaffinity(0))
+    times = {"one": [], "all": []}
+    for r in range(ROUNDS + 1):
+        for where in (("one", "all") if r % 2 == 0 else ("all", "one")):
+            pin_threads({cpus[0]} if where == "one" else set(cpus))
+            training.seed_everything(0)
+            with epoch_times() as epochs:
+                training.fit(build(), categorical_crossentropy("softmax"), X, y, None, X_val, y_val, n_classes,
+                             trainer_cfg(epochs=4, patience=5))
+            times[where].append(median(epochs[1:]))
+    pin_threads(set(cpus))
+    return {k: median(v) for k, v in times.items()}
 
 
 def main():
@@ -116,12 +187,14 @@ def main():
                         "12 x python plain_train.py": plain_processes}, ROUNDS)
     ours, plain = median(runs["imbalance-lab -m (one process)"]), median(runs["12 x python plain_train.py"])
     overhead = overhead_per_run()
+    placement = training_placement()
     sync_rows = [row for seq in overhead["sync"] for row in seq["rows"]]
     total, fit_s = median([r["total"] for r in sync_rows]), median([r["fit"] for r in sync_rows])
     pred_s, over_s = median([r["predict"] for r in sync_rows]), median([r["overhead"] for r in sync_rows])
     share = median([r["overhead"] / r["total"] for r in sync_rows])
     # The sweep as it runs: wall time per run (last write included) against fit + predict of the
     # same round's sync sequence (uncontended), so that slower training under the writer counts as overhead.
+    placed = [sweep["wall"] / one["wall"] for sweep, one in zip(overhead["sweep"], overhead["one_cpu"])]
     sweep_share, sweep_wall, main_share = [], [], []
     pairs = list(zip(overhead["sync"], overhead["sweep"]))
     # All rounds pooled: total overhead time over total time (each round's share is moved by the
@@ -157,6 +230,8 @@ same round's sequence with every write done at once, where nothing competes with
 (per round: {', '.join(f'{x:.1%}' for x in sweep_share)}); all rounds pooled (total overhead over total time): {pooled:.1%}.
 On the main thread alone (fit + predict as timed in that sequence, i.e. slowed by the writer): {median(main_share):.1%}
 (per round: {', '.join(f'{x:.1%}' for x in main_share)}).
+Lever measured, not adopted: the same sequence with training's threads on one CPU and the writer process on the other: {median([e['wall'] for e in overhead['one_cpu']]) / 12:.3f} s per run,
+**{median(placed):.2f}x** as fast as on every CPU (median of the rounds' ratios; per round: {', '.join(f'{x:.2f}x' for x in placed)}).
 Hydra composing a job's config (the launcher's work, not counted above): {median(overhead['compose']):.3f} s per run.
 
 Where the time goes, with every write done at once (median over the runs): total {total:.3f} s per run,
@@ -165,6 +240,18 @@ training.fit {fit_s:.3f} s, predict {pred_s:.3f} s, overhead {over_s:.3f} s = {s
 | overhead part (median per run, writes done at once) | seconds | share of the run |
 | --- | --- | --- |
 {breakdown}"""
+    rows_table = "\n".join(f"| {what} | {t['all']:.4f} | {t['one']:.4f} | **{t['all'] / t['one']:.2f}x** |"
+                           for what, t in placement.items())
+    body += f"""
+
+**Where training runs** (a lever measured, not adopted: training's threads on one CPU, leaving the other to
+the MLflow writer process). Seconds per epoch of the training path (batch 256, epochs 2+; MLP 64-32-32-16 on seed002_profile-shaped
+data, the CNN of conf/model/cnn.yaml on seed003_profile's images), every thread on one CPU vs on every CPU of this
+machine, interleaved in one process, median of {ROUNDS + 1} rounds:
+
+| model, training data | every CPU, s/epoch | one CPU, s/epoch | one CPU faster by |
+| --- | --- | --- | --- |
+{rows_table}"""
     write_section("2. Per-run cost in a sweep (digits, trainer=quick, 12 runs)", body,
                   f"{'QUICK=1 ' if QUICK else ''}make bench (tests/benchmarks/bench_sweep.py)")
 
