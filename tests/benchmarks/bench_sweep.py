@@ -1,6 +1,7 @@
 """Benchmark 2: per-run cost in a sweep. A 12-run grid on digits with trainer=quick, run by
 `imbalance-lab -m` (one process) vs the same 12 trainings as 12 `python plain_train.py`
-processes; then imbalance-lab's own overhead per run (everything but fit and predict)."""
+processes; then imbalance-lab's own overhead per run (everything but fit and predict); and a lever
+measured, not adopted: training's threads on one CPU and the MLflow writer on another (Linux)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ ROUNDS = 1 if QUICK else 2
 # The overhead share moves by several points between rounds on a noisy machine (one 12-run
 # sequence is ~10 s): more rounds of it, and the spread is reported.
 OVERHEAD_ROUNDS = 1 if QUICK else 12
+PLACEMENT_ROWS = (2_000, 10_000) if QUICK else (2_000, 10_000, 30_000, 269_501)
+CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []  # [] where CPUs cannot be chosen
 
 
 def sweep_in_process(_round: int) -> float:
@@ -114,25 +117,26 @@ def overhead_per_run() -> dict:
         variants, writer_pid = ["sync", "sweep", "one_cpu"], []
         background_writer.submit(os.getpid, then=lambda pid, error: writer_pid.append(pid))
         background_writer.wait()
-        cpus, out["one_cpu"] = sorted(os.sched_getaffinity(0)), []
+        out["one_cpu"] = []
         for r in range(OVERHEAD_ROUNDS):
             for variant in variants[r % 3:] + variants[:r % 3]:
-                one = variant == "one_cpu" and len(cpus) > 1
-                pin_threads({cpus[0]} if one else set(cpus))
-                os.sched_setaffinity(writer_pid[0], set(cpus[1:]) if one else set(cpus))
+                one = variant == "one_cpu"
+                pin_threads({CPUS[0]} if one else set(CPUS), writer_pid[0], set(CPUS[1:]) if one else set(CPUS))
                 out[variant].append(sequence(variant != "sync", f"{variant}-{r}"))
-        pin_threads(set(cpus))
+        pin_threads(set(CPUS))
     return out
 
 
-PLACEMENT_ROWS = (2_000, 10_000) if QUICK else (2_000, 10_000, 30_000, 269_501)
-
-
-def pin_threads(cpus: set[int]) -> None:
-    """Every thread of this process on `cpus` (os.sched_setaffinity(0) moves the calling thread only)."""
+def pin_threads(cpus: set[int], other_pid: int | None = None, other_cpus: set[int] = frozenset()) -> None:
+    """Every thread of this process on `cpus` (os.sched_setaffinity(0) moves the calling thread only),
+    and the process `other_pid` on `other_cpus`; nothing on one CPU or where CPUs cannot be chosen."""
+    if len(CPUS) < 2:
+        return
     for tid in os.listdir("/proc/self/task"):
         with contextlib.suppress(OSError):  # a thread that ended meanwhile
             os.sched_setaffinity(int(tid), cpus)
+    if other_pid is not None:
+        os.sched_setaffinity(other_pid, other_cpus)
 
 
 def training_placement() -> dict:
@@ -168,17 +172,16 @@ def _placed_epochs(build, X, y, X_val, y_val, n_classes: int) -> dict:
     from imbalance_lab import training
     from imbalance_lab.remedies.losses import categorical_crossentropy
 
-    cpus = sorted(os.sched_getaffinity(0))
     times = {"one": [], "all": []}
     for r in range(ROUNDS + 1):
         for where in (("one", "all") if r % 2 == 0 else ("all", "one")):
-            pin_threads({cpus[0]} if where == "one" else set(cpus))
+            pin_threads({CPUS[0]} if where == "one" else set(CPUS))
             training.seed_everything(0)
             with epoch_times() as epochs:
                 training.fit(build(), categorical_crossentropy("softmax"), X, y, None, X_val, y_val, n_classes,
                              trainer_cfg(epochs=4, patience=5))
             times[where].append(median(epochs[1:]))
-    pin_threads(set(cpus))
+    pin_threads(set(CPUS))
     return {k: median(v) for k, v in times.items()}
 
 
@@ -187,7 +190,7 @@ def main():
                         "12 x python plain_train.py": plain_processes}, ROUNDS)
     ours, plain = median(runs["imbalance-lab -m (one process)"]), median(runs["12 x python plain_train.py"])
     overhead = overhead_per_run()
-    placement = training_placement()
+    placement = training_placement() if len(CPUS) > 1 else {}
     sync_rows = [row for seq in overhead["sync"] for row in seq["rows"]]
     total, fit_s = median([r["total"] for r in sync_rows]), median([r["fit"] for r in sync_rows])
     pred_s, over_s = median([r["predict"] for r in sync_rows]), median([r["overhead"] for r in sync_rows])
@@ -242,7 +245,7 @@ training.fit {fit_s:.3f} s, predict {pred_s:.3f} s, overhead {over_s:.3f} s = {s
 {breakdown}"""
     rows_table = "\n".join(f"| {what} | {t['all']:.4f} | {t['one']:.4f} | **{t['all'] / t['one']:.2f}x** |"
                            for what, t in placement.items())
-    body += f"""
+    body += "" if not placement else f"""
 
 **Where training runs** (a lever measured, not adopted: training's threads on one CPU, leaving the other to
 the MLflow writer process). Seconds per epoch of the training path (batch 256, epochs 2+; MLP 64-32-32-16 on seed002_profile-shaped
