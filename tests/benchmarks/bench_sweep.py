@@ -114,12 +114,12 @@ def overhead_per_run() -> dict:
         recipe.execute(*compose([*configs("warm-up")[0], "seed=99"]))  # TensorFlow and MLflow start-up
         # one_cpu, a lever measured and not adopted: the sweep with training's threads on one CPU
         # and the writer process on another
-        variants, writer_pid = ["sync", "sweep", "one_cpu"], []
+        variants, writer_pid = ["sync", "sweep", "one_cpu"][: 3 if len(CPUS) > 1 else 2], []
         background_writer.submit(os.getpid, then=lambda pid, error: writer_pid.append(pid))
         background_writer.wait()
         out["one_cpu"] = []
         for r in range(OVERHEAD_ROUNDS):
-            for variant in variants[r % 3:] + variants[:r % 3]:
+            for variant in variants[r % len(variants):] + variants[:r % len(variants)]:
                 one = variant == "one_cpu"
                 pin_threads({CPUS[0]} if one else set(CPUS), writer_pid[0], set(CPUS[1:]) if one else set(CPUS))
                 out[variant].append(sequence(variant != "sync", f"{variant}-{r}"))
@@ -146,7 +146,8 @@ def training_placement() -> dict:
     and the CNN (conf/model/cnn.yaml) on seed003_profile's 8x8 images (batch 256)."""
     from common import profile_data
 
-    from imbalance_lab.data.profiles import make_seed003_profile
+    from imbalance_lab.configs import compose
+    from imbalance_lab.data import load_splits
     from imbalance_lab.models.cnn import build_cnn
     from imbalance_lab.models.mlp import build_mlp
 
@@ -156,13 +157,11 @@ def training_placement() -> dict:
         X_val, y_val = profile_data(max(rows // 4, 500), seed=1)
         out[f"MLP, {rows:,} rows"] = _placed_epochs(
             functools.partial(build_mlp, (X.shape[1],), 5, np.zeros(5), widths=(64, 32, 32, 16)), X, y, X_val, y_val, 5)
-    images = make_seed003_profile()
-    order = np.random.default_rng(0).permutation(len(images.X))  # the rows come class by class
-    X_all, y_all = images.X[order], np.unique(images.y, return_inverse=True)[1][order]  # labels are names
-    n_val = len(X_all) // 5
-    X, y, X_val, y_val = X_all[n_val:], y_all[n_val:], X_all[:n_val], y_all[:n_val]
-    out[f"CNN, seed003_profile, {len(X):,} images 8x8"] = _placed_epochs(
-        functools.partial(build_cnn, X.shape[1:], 6, np.zeros(6)), X, y, X_val, y_val, 6)
+    cfg, _ = compose(["dataset=seed003_profile"])
+    data = load_splits(cfg.dataset, 0)  # the run's own split and scaling
+    out[f"CNN, seed003_profile, {len(data.X_train):,} images 8x8"] = _placed_epochs(
+        functools.partial(build_cnn, data.input_shape, data.n_classes, np.zeros(data.n_classes)),
+        data.X_train, data.y_train, data.X_val, data.y_val, data.n_classes)
     return out
 
 
@@ -198,6 +197,10 @@ def main():
     # The sweep as it runs: wall time per run (last write included) against fit + predict of the
     # same round's sync sequence (uncontended), so that slower training under the writer counts as overhead.
     placed = [sweep["wall"] / one["wall"] for sweep, one in zip(overhead["sweep"], overhead["one_cpu"])]
+    placed_line = "" if not placed else (
+        f"Lever measured, not adopted: the same sequence with training's threads on one CPU and the writer process on "
+        f"the other: {median([e['wall'] for e in overhead['one_cpu']]) / 12:.3f} s per run,\n**{median(placed):.2f}x** as "
+        f"fast as on every CPU (median of the rounds' ratios; per round: {', '.join(f'{x:.2f}x' for x in placed)}).\n")
     sweep_share, sweep_wall, main_share = [], [], []
     pairs = list(zip(overhead["sync"], overhead["sweep"]))
     # All rounds pooled: total overhead time over total time (each round's share is moved by the
@@ -233,9 +236,7 @@ same round's sequence with every write done at once, where nothing competes with
 (per round: {', '.join(f'{x:.1%}' for x in sweep_share)}); all rounds pooled (total overhead over total time): {pooled:.1%}.
 On the main thread alone (fit + predict as timed in that sequence, i.e. slowed by the writer): {median(main_share):.1%}
 (per round: {', '.join(f'{x:.1%}' for x in main_share)}).
-Lever measured, not adopted: the same sequence with training's threads on one CPU and the writer process on the other: {median([e['wall'] for e in overhead['one_cpu']]) / 12:.3f} s per run,
-**{median(placed):.2f}x** as fast as on every CPU (median of the rounds' ratios; per round: {', '.join(f'{x:.2f}x' for x in placed)}).
-Hydra composing a job's config (the launcher's work, not counted above): {median(overhead['compose']):.3f} s per run.
+{placed_line}Hydra composing a job's config (the launcher's work, not counted above): {median(overhead['compose']):.3f} s per run.
 
 Where the time goes, with every write done at once (median over the runs): total {total:.3f} s per run,
 training.fit {fit_s:.3f} s, predict {pred_s:.3f} s, overhead {over_s:.3f} s = {share:.1%} of the run.
