@@ -26,6 +26,8 @@ ROUNDS = 1 if QUICK else 2
 # sequence is ~10 s): more rounds of it, and the spread is reported.
 OVERHEAD_ROUNDS = 1 if QUICK else 12
 PLACEMENT_ROWS = (2_000, 10_000) if QUICK else (2_000, 10_000, 30_000, 269_501)
+# Changes of DESIGN.md's MLflow contract measured as levers, not adopted: (no_png, late_create)
+CONTRACT_LEVERS = {"no_png": (True, False), "late_create": (False, True)}
 CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []  # [] where CPUs cannot be chosen
 
 
@@ -46,7 +48,10 @@ def overhead_per_run() -> dict:
     """In one process, after a warm-up run, the 12 configs one after another as an in-process sweep
     runs them (execute, then release_job_memory), twice per round: with every MLflow write done at
     once ("sync", whose parts are timed) and with the writes in the background writer process as
-    `imbalance-lab -m` does ("sweep"; its wall time includes waiting for the last write)."""
+    `imbalance-lab -m` does ("sweep"; its wall time includes waiting for the last write); and the
+    levers measured, not adopted, as "sweep" with one change each ("one_cpu"; CONTRACT_LEVERS)."""
+    import contract_levers
+
     from imbalance_lab import run as recipe
     from imbalance_lab import tracking
     from imbalance_lab.configs import compose
@@ -86,12 +91,12 @@ def overhead_per_run() -> dict:
                      f"tracking.uri=sqlite:///{tmp}/mlflow.db", f"tracking.experiment={experiment}"]
                     for loss, weight, sampler in itertools.product(LOSSES, WEIGHTS, SAMPLERS)]
 
-        def sequence(background: bool, experiment: str) -> dict:
+        def sequence(writer: tracking.Writer | None, experiment: str) -> dict:
             start = time.perf_counter()
             composed = [compose(o) for o in configs(experiment)]
             out["compose"].append((time.perf_counter() - start) / len(composed))
-            writer, rows = (background_writer if background else tracking.Writer(background=False)), []
-            clock_writes(not background)
+            writer, rows = writer or tracking.Writer(background=False), []
+            clock_writes(not writer.background)
             forget_trainers()  # each sequence traces its own training functions, as a new sweep process would
             # The sweep's start creates its experiment (with the parent run) before any job: not a run's cost.
             tracking.experiment_id(tracking.client_for(composed[0][0].tracking.uri), experiment)
@@ -111,20 +116,41 @@ def overhead_per_run() -> dict:
             return {"wall": time.perf_counter() - start, "rows": rows}
 
         background_writer = tracking.Writer(background=True)  # one per sweep, started with it (sweep.run_job)
-        recipe.execute(*compose([*configs("warm-up")[0], "seed=99"]))  # TensorFlow and MLflow start-up
-        # one_cpu, a lever measured and not adopted: the sweep with training's threads on one CPU
-        # and the writer process on another
-        variants, writer_pid = ["sync", "sweep", "one_cpu"][: 3 if len(CPUS) > 1 else 2], []
+        # Levers measured and not adopted: one_cpu, the sweep with training's threads on one CPU and
+        # the writer process on another; two changes of the MLflow contract, each in its own writer
+        # process (contract_levers).
+        writers = {"sync": None, "sweep": background_writer, "one_cpu": background_writer}
+        for lever in CONTRACT_LEVERS:
+            writers[lever] = tracking.Writer(background=True)
+            writers[lever].submit(functools.partial(contract_levers.apply, *CONTRACT_LEVERS[lever]))
+        for seed, writer in enumerate((None, *writers.values())):  # TensorFlow, MLflow, each writer process started
+            recipe.execute(*compose([*configs("warm-up")[0], f"seed={90 + seed}"]), writer=writer)
+            if writer is not None:
+                writer.wait()
+        variants, writer_pid = [v for v in writers if v != "one_cpu" or len(CPUS) > 1], []
         background_writer.submit(os.getpid, then=lambda pid, error: writer_pid.append(pid))
         background_writer.wait()
-        out["one_cpu"] = []
+        out.update({lever: [] for lever in ("one_cpu", *CONTRACT_LEVERS)})
         for r in range(OVERHEAD_ROUNDS):
             for variant in variants[r % len(variants):] + variants[:r % len(variants)]:
                 one = variant == "one_cpu"
                 pin_threads({CPUS[0]} if one else set(CPUS), writer_pid[0], set(CPUS[1:]) if one else set(CPUS))
-                out[variant].append(sequence(variant != "sync", f"{variant}-{r}"))
+                out[variant].append(sequence(writers[variant], f"{variant}-{r}"))
         pin_threads(set(CPUS))
     return out
+
+
+CONTRACT_TEXT = {"sweep": "as `imbalance-lab -m` writes (the contract)",
+                 "no_png": "no confusion_matrix.png",
+                 "late_create": "each run created only when its results are written (none RUNNING while it trains)"}
+
+
+def _shares(syncs: list[dict], sweeps: list[dict]) -> str:
+    """The overhead share of each sequence against the fit + predict of its round's sync sequence,
+    and on the main thread alone: 'median (min-max) | median'."""
+    strict = [1 - sum(r["fit"] + r["predict"] for r in sync["rows"]) / sweep["wall"] for sync, sweep in zip(syncs, sweeps)]
+    main = [1 - sum(r["fit"] + r["predict"] for r in sweep["rows"]) / sweep["wall"] for sweep in sweeps]
+    return f"{median(strict):.1%} ({min(strict):.1%} to {max(strict):.1%}) | {median(main):.1%}"
 
 
 def pin_threads(cpus: set[int], other_pid: int | None = None, other_cpus: set[int] = frozenset()) -> None:
@@ -203,6 +229,8 @@ def main():
         f"fast as on every CPU (median of the rounds' ratios; per round: {', '.join(f'{x:.2f}x' for x in placed)}).\n")
     sweep_share, sweep_wall, main_share = [], [], []
     pairs = list(zip(overhead["sync"], overhead["sweep"]))
+    levers = "\n".join(f"| {CONTRACT_TEXT[lever]} | {median([s['wall'] for s in overhead[lever]]) / 12:.3f} | "
+                        f"{_shares(overhead['sync'], overhead[lever])} |" for lever in ("sweep", *CONTRACT_LEVERS))
     # All rounds pooled: total overhead time over total time (each round's share is moved by the
     # machine's speed between its two sequences; pooling weighs every run alike).
     pooled = 1 - sum(r["fit"] + r["predict"] for sync, _ in pairs for r in sync["rows"]) / sum(s["wall"] for _, s in pairs)
@@ -236,7 +264,15 @@ same round's sequence with every write done at once, where nothing competes with
 (per round: {', '.join(f'{x:.1%}' for x in sweep_share)}); all rounds pooled (total overhead over total time): {pooled:.1%}.
 On the main thread alone (fit + predict as timed in that sequence, i.e. slowed by the writer): {median(main_share):.1%}
 (per round: {', '.join(f'{x:.1%}' for x in main_share)}).
-{placed_line}Hydra composing a job's config (the launcher's work, not counted above): {median(overhead['compose']):.3f} s per run.
+{placed_line}
+Changes of DESIGN.md's MLflow contract, measured as levers and not adopted (the same sequence, its writes
+in a writer process changed by tests/benchmarks/contract_levers.py; same rounds, interleaved):
+
+| variant | s per run | overhead, median (per round min-max) | on the main thread |
+| --- | --- | --- | --- |
+{levers}
+
+Hydra composing a job's config (the launcher's work, not counted above): {median(overhead['compose']):.3f} s per run.
 
 Where the time goes, with every write done at once (median over the runs): total {total:.3f} s per run,
 training.fit {fit_s:.3f} s, predict {pred_s:.3f} s, overhead {over_s:.3f} s = {share:.1%} of the run.
