@@ -1,7 +1,8 @@
 """Benchmark 2: per-run cost in a sweep. A 12-run grid on digits with trainer=quick, run by
 `imbalance-lab -m` (one process) vs the same 12 trainings as 12 `python plain_train.py`
-processes; then imbalance-lab's own overhead per run (everything but fit and predict); and a lever
-measured, not adopted: training's threads on one CPU and the MLflow writer on another (Linux)."""
+processes; then imbalance-lab's own overhead per run (everything but fit and predict); and levers
+measured, not adopted: training's threads on one CPU and the MLflow writer on another (Linux), and
+two changes of DESIGN.md's MLflow contract (contract_levers.py)."""
 
 from __future__ import annotations
 
@@ -123,7 +124,7 @@ def overhead_per_run() -> dict:
         for lever in CONTRACT_LEVERS:
             writers[lever] = tracking.Writer(background=True)
             writers[lever].submit(functools.partial(contract_levers.apply, *CONTRACT_LEVERS[lever]))
-        for seed, writer in enumerate((None, *writers.values())):  # TensorFlow, MLflow, each writer process started
+        for seed, writer in enumerate(dict.fromkeys(writers.values())):  # TensorFlow, MLflow, each writer process started
             recipe.execute(*compose([*configs("warm-up")[0], f"seed={90 + seed}"]), writer=writer)
             if writer is not None:
                 writer.wait()
