@@ -66,6 +66,12 @@ def test_failing_jobs_end_failed_and_the_sweep_goes_on(tmp_path, store):
     assert [p.info.status for p in parents(store)] == ["FAILED"]
 
 
+# Runs of ~1.5 s here (no early stop), so that the store shows a run RUNNING across many polls of
+# wait_for_run: a TINY run trains in ~0.03 s once traced, and a fast machine ended a 4-run sweep
+# between two polls (one run RUNNING for ~0.04 s at 3 epochs, ~0.07 s at 30).
+LONG_RUNS = ["dataset.n_samples=20000", "model.widths=[64]", "trainer.epochs=500", "trainer.patience=500"]
+
+
 def wait_for_run(store: str, sweep: subprocess.Popen, number: int, timeout: float = 300,
                  running: tuple[int, ...] = (1,)) -> None:
     """Until the sweep is training its `number`-th run (the ones before FINISHED, one RUNNING, or
@@ -81,7 +87,7 @@ def wait_for_run(store: str, sweep: subprocess.Popen, number: int, timeout: floa
 
 
 def test_kill_9_then_rerun_finishes_each_combination_once(tmp_path, store):
-    args = ["-m", *TINY, "seed=0,1,2,3"]
+    args = ["-m", *TINY, *LONG_RUNS, "seed=0,1,2,3"]
     env = {**os.environ, "MLFLOW_TRACKING_URI": store}
     sweep = subprocess.Popen([str(BIN / "imbalance-lab"), *args], cwd=tmp_path, env=env, start_new_session=True,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -115,7 +121,7 @@ def test_ctrl_c_keeps_what_was_trained_and_leaves_nothing_running(tmp_path, stor
     server (one process group): runs already trained are written in full, the interrupted ones
     (one per worker) and the sweep's parent end KILLED."""
     env = {**os.environ, "MLFLOW_TRACKING_URI": store}
-    sweep = subprocess.Popen([str(BIN / "imbalance-lab"), "-m", *TINY, "trainer.epochs=30", "seed=0,1,2,3,4,5",
+    sweep = subprocess.Popen([str(BIN / "imbalance-lab"), "-m", *TINY, *LONG_RUNS, "seed=0,1,2,3,4,5",
                               *launcher],
                              cwd=tmp_path, env=env, start_new_session=True,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
