@@ -146,11 +146,17 @@ CONTRACT_TEXT = {"sweep": "as `imbalance-lab -m` writes (the contract)",
                  "late_create": "each run created only when its results are written (none RUNNING while it trains)"}
 
 
-def _shares(syncs: list[dict], sweeps: list[dict]) -> str:
-    """The overhead share of each sequence against the fit + predict of its round's sync sequence,
-    and on the main thread alone: 'median (min-max) | median'."""
+def _share_lists(syncs: list[dict], sweeps: list[dict]) -> tuple[list[float], list[float]]:
+    """Per round, the overhead share of each sequence against the fit + predict of its round's sync
+    sequence (uncontended), and on the main thread alone (fit + predict as timed in that sequence)."""
     strict = [1 - sum(r["fit"] + r["predict"] for r in sync["rows"]) / sweep["wall"] for sync, sweep in zip(syncs, sweeps)]
     main = [1 - sum(r["fit"] + r["predict"] for r in sweep["rows"]) / sweep["wall"] for sweep in sweeps]
+    return strict, main
+
+
+def _shares(syncs: list[dict], sweeps: list[dict]) -> str:
+    """'median (min to max) | median' of _share_lists."""
+    strict, main = _share_lists(syncs, sweeps)
     return f"{median(strict):.1%} ({min(strict):.1%} to {max(strict):.1%}) | {median(main):.1%}"
 
 
@@ -228,18 +234,14 @@ def main():
         f"Lever measured, not adopted: the same sequence with training's threads on one CPU and the writer process on "
         f"the other: {median([e['wall'] for e in overhead['one_cpu']]) / 12:.3f} s per run,\n**{median(placed):.2f}x** as "
         f"fast as on every CPU (median of the rounds' ratios; per round: {', '.join(f'{x:.2f}x' for x in placed)}).\n")
-    sweep_share, sweep_wall, main_share = [], [], []
     pairs = list(zip(overhead["sync"], overhead["sweep"]))
+    sweep_share, main_share = _share_lists(overhead["sync"], overhead["sweep"])
+    sweep_wall = [sweep["wall"] / len(sweep["rows"]) for sweep in overhead["sweep"]]
     levers = "\n".join(f"| {CONTRACT_TEXT[lever]} | {median([s['wall'] for s in overhead[lever]]) / 12:.3f} | "
                         f"{_shares(overhead['sync'], overhead[lever])} |" for lever in ("sweep", *CONTRACT_LEVERS))
     # All rounds pooled: total overhead time over total time (each round's share is moved by the
     # machine's speed between its two sequences; pooling weighs every run alike).
     pooled = 1 - sum(r["fit"] + r["predict"] for sync, _ in pairs for r in sync["rows"]) / sum(s["wall"] for _, s in pairs)
-    for sync, sweep in pairs:
-        work = sum(r["fit"] + r["predict"] for r in sync["rows"])
-        sweep_share.append(1 - work / sweep["wall"])
-        sweep_wall.append(sweep["wall"] / len(sweep["rows"]))
-        main_share.append(1 - sum(r["fit"] + r["predict"] for r in sweep["rows"]) / sweep["wall"])
     labels = {"confusion_matrix_png": "confusion_matrix.png (drawn by the writer)",
               "mlflow_writes": "MLflow writes: create run + params, metrics, history, tags, artifacts, dataset input, "
                                "FINISHED (the writer process's work in a sweep)",
