@@ -10,7 +10,7 @@ EXPERIMENT ?= quickstart
 SERVER_STORE ?= sqlite:///$(CURDIR)/mlflow.db
 ARTIFACTS ?= $(CURDIR)/mlartifacts
 
-.PHONY: install browser sweep test ui lint bench report clean server
+.PHONY: install browser sweep test test-fast ui lint bench report clean clean-cache clean-store server
 
 install: $(STAMP)
 
@@ -27,6 +27,9 @@ sweep: install  ## the default study, into the embedded SQLite store mlflow.db
 test: install browser
 	$(BIN)/python -m pytest
 
+test-fast: install  ## the tests without those marked slow (kill, Ctrl-C, long sweeps)
+	$(BIN)/python -m pytest -m "not slow"
+
 # Debian's Chromium and its driver, for the MLflow UI browser test (never a downloaded browser build).
 # Skipped when present; if the install fails the browser test fails and says why.
 browser:
@@ -40,7 +43,7 @@ report: install  ## a study's leaderboard over seeds, effects, tests and plots: 
 	$(BIN)/imbalance-lab-report --experiment $(EXPERIMENT) --tracking-uri '$(STORE)'
 
 bench: install  ## the benchmarks of tests/benchmarks (QUICK=1: fewer rounds, smaller sizes); writes tests/benchmarks/RESULTS.md
-	cd tests/benchmarks && export TF_CPP_MIN_LOG_LEVEL=3 && for b in bench_training bench_sweep bench_scaling bench_growth; do \
+	cd tests/benchmarks && export TF_CPP_MIN_LOG_LEVEL=3 && for b in bench_training bench_sweep; do \
 		QUICK=$(QUICK) ../../$(BIN)/python $$b.py || exit 1; done
 
 ui: install  ## the MLflow UI over the same store, on 127.0.0.1 only
@@ -57,5 +60,12 @@ server: install  ## an MLflow tracking server for parallel or multi-machine swee
 lint: install
 	$(BIN)/ruff check src tests
 
-clean:
-	rm -rf multirun outputs reports .pytest_cache
+clean:  ## every output folder (Hydra's runs and sweeps, reports, caches); the MLflow store stays (clean-store)
+	rm -rf multirun outputs reports .cache .pytest_cache
+
+clean-cache:  ## the resampled training sets and other computed data kept between sweeps
+	rm -rf .cache
+
+clean-store:  ## the MLflow store and its artifacts, after a confirmation
+	@printf "Delete mlflow.db and mlartifacts/ (every run logged here)? [y/N] " && read answer && [ "$$answer" = y ]
+	rm -rf mlflow.db mlflow.db-* mlartifacts

@@ -5,12 +5,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Resampled sets are cached on disk between runs: this test session's own cache, never the project's.
+os.environ.setdefault("IMBALANCE_LAB_CACHE", tempfile.mkdtemp(prefix="imbalance-lab-test-cache-"))
+# Hydra's run and sweep folders of the commands the tests start: under the session's temp folder.
+os.environ.setdefault("IMBALANCE_LAB_OUTPUT", tempfile.mkdtemp(prefix="imbalance-lab-test-output-"))
 
 from imbalance_lab.configs import compose  # noqa: E402
 
@@ -42,11 +47,17 @@ def client(uri: str) -> MlflowClient:
     return MlflowClient(tracking_uri=uri)
 
 
-def run_cli(*args: str, cwd: Path, store: str, timeout: int = 600, check: bool = True) -> subprocess.CompletedProcess:
+def cli_env(store: str, **extra: str) -> dict[str, str]:
+    """The environment of a command the tests start: the test's store, and tests/ importable (gate.py)."""
+    path = os.pathsep.join(p for p in (str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "MLFLOW_TRACKING_URI": store, "PYTHONPATH": path, **extra}
+
+
+def run_cli(*args: str, cwd: Path, store: str, timeout: int = 600, check: bool = True,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """The installed console script, in a fresh process, as a user types it."""
-    env = {**os.environ, "MLFLOW_TRACKING_URI": store}
-    proc = subprocess.run([str(BIN / "imbalance-lab"), *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    proc = subprocess.run([str(BIN / "imbalance-lab"), *args], cwd=cwd, env=env or cli_env(store),
+                          capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"imbalance-lab {' '.join(args)} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc
@@ -63,10 +74,3 @@ def small_sweep(tmp_path_factory) -> dict:
     store = f"sqlite:///{folder / 'mlflow.db'}"
     proc = run_cli("-m", *SMALL_SWEEP, cwd=folder, store=store)
     return {"store": store, "folder": folder, "stdout": proc.stdout}
-
-
-def writer_state(uri: str) -> tuple[bool, bool]:
-    """In a writer process: whether it has the store at `uri` open and the figure code imported."""
-    from imbalance_lab import tracking
-
-    return uri in tracking._clients, "imbalance_lab.report.plots" in sys.modules

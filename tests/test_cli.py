@@ -70,3 +70,14 @@ def test_bad_input_is_one_sentence_and_no_run_left_running(tmp_path, store):
     assert message.startswith("imbalance-lab: ") and "k_neighbors=400" in message and "Traceback" not in proc.stderr
     runs = client(store).search_runs([client(store).get_experiment_by_name("imbalance-lab").experiment_id])
     assert [r.info.status for r in runs] == ["FAILED"]
+
+
+def test_a_misspelt_option_and_a_bad_value_stop_before_any_run(tmp_path, store):
+    """Through the command: one sentence each, no traceback, nothing in the store."""
+    proc = run_cli(*TINY, "loss=focl", cwd=tmp_path, store=store, check=False)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("imbalance-lab: loss=focl")
+    proc = run_cli(*TINY, "trainer.epochs=-1", cwd=tmp_path, store=store, check=False)
+    [line] = [x for x in proc.stderr.splitlines() if x.startswith("imbalance-lab:")]
+    assert proc.returncode == 1 and "trainer.epochs=-1" in line and "Traceback" not in proc.stderr
+    assert not (tmp_path / "mlflow.db").exists() or not client(store).search_runs(
+        [e.experiment_id for e in client(store).search_experiments()])

@@ -57,40 +57,67 @@ def test_run_name_matches_design_example():
     assert run_name(choices, 0) == "mlp·softmax·focal·log_prior·balanced·smote·s0"
 
 
-@pytest.mark.parametrize("overrides", [[f"+experiment={p.stem}"] for p in sorted((CONF_DIR / "experiment").glob("*.yaml"))]
-                         + [["dataset=csv", "dataset.path=/tmp/x.csv", "model=cnn", "loss=focal", "decision=tuned_threshold"]])
-def test_yaml_text_is_omegaconfs_yaml(overrides):
-    """A run's config.yaml (configs.yaml_text, on libyaml's emitter) is the text OmegaConf.to_yaml
-    writes (the reference), also for strings that would read back as another type, and for unicode."""
-    import yaml
-    from omegaconf import OmegaConf
-
-    from imbalance_lab import configs
-    from imbalance_lab.configs import yaml_text
-
-    assert configs._FAST_DUMPER is not None or not yaml.__with_libyaml__  # the fast path is the one tested
-    cfg = compose(overrides)[0]
-    tricky = OmegaConf.create({"a": "true", "b": "1e-3", "c": "null", "d": "0x1F", "e": "étoile", "f": ["1", 1, 1.5],
-                               "g": {"h": "", "i": "a: b", "j": None}, "k": "~", "l": "1_000", "m": "long " * 40,
-                               "n": "run \U0001F600", "o": "a\x85b", "p": "a\u2028b", "q": "C:\\data\\x.csv"})
-    for node in (cfg, cfg.model, cfg.loss, tricky):
-        assert yaml_text(node) == OmegaConf.to_yaml(node, resolve=True)
-        assert yaml_text(node, configs.resolved(node)) == OmegaConf.to_yaml(node, resolve=True)
+def test_run_names_carry_every_group_that_is_not_its_default():
+    choices = {"model": "mlp", "activation": "softmax", "loss": "ce", "bias_init": "zeros",
+               "class_weight": "none", "sampler": "none", "decision": "argmax", "trainer": "quick",
+               "dataset": "digits", "tracking": "server"}
+    assert run_name(choices, 2) == "mlp·softmax·ce·zeros·none·none·trainer=quick·digits·s2"
+    assert run_name({**choices, "trainer": "default", "dataset": "synthetic", "decision": "tuned_threshold"}, 0) \
+        == "mlp·softmax·ce·zeros·none·none·tuned_threshold·s0"
 
 
-def test_a_runs_one_resolved_config_gives_the_same_key_params_and_yaml():
-    """execute() resolves a run's config once and hands it to run_key, flat_params and yaml_text:
-    the same results as each resolving it; a value only OmegaConf writes (an Enum) goes to it."""
-    import enum
+BAD_VALUES = [  # override, fragment of the one sentence
+    ("trainer.epochs=-1", "trainer.epochs=-1 is not a whole number >= 1"),
+    ("trainer.batch_size=0", "trainer.batch_size=0 is not a whole number >= 1"),
+    ("trainer.epochs=abc", "trainer.epochs='abc' is not a whole number"),
+    ("seed=-1", "seed=-1 is not a whole number >= 0"),
+    ("trainer.learning_rate=-0.01", "trainer.learning_rate=-0.01 is not a number in (0, inf)"),
+    ("dataset.val_size=1.5", "dataset.val_size=1.5 is not a number in (0, 1)"),
+    ("model.input_dropout=1.0", "model.input_dropout=1.0 is not a number in [0, 1)"),
+    ("trainer.nesterov=maybe", "trainer.nesterov='maybe' is not true or false"),
+]
 
-    from omegaconf import OmegaConf
 
-    from imbalance_lab.configs import resolved, yaml_text
+@pytest.mark.parametrize(("override", "sentence"), BAD_VALUES, ids=[b[0] for b in BAD_VALUES])
+def test_a_value_out_of_range_is_one_sentence_naming_key_value_and_range(override, sentence):
+    from imbalance_lab.configs import validate
+    from imbalance_lab.errors import ImbalanceLabError
 
-    cfg, choices = compose(["sampler=smote", "loss=focal", "seed=3"])
-    plain = resolved(cfg)
-    assert run_key(cfg, plain) == run_key(cfg) and flat_params(cfg, choices, plain) == flat_params(cfg, choices)
-    assert yaml_text(cfg, plain) == yaml_text(cfg)
-    colour = enum.Enum("Colour", "RED")
-    node = OmegaConf.create({"e": colour.RED, "x": 1})
-    assert yaml_text(node, resolved(node)) == OmegaConf.to_yaml(node, resolve=True) == "e: RED\nx: 1\n"
+    with pytest.raises(ImbalanceLabError) as caught:
+        validate(compose([override])[0])
+    assert sentence in str(caught.value) and "give e.g." in str(caught.value)
+
+
+def test_every_shipped_option_and_study_passes_the_checks():
+    from imbalance_lab.configs import validate
+
+    for group, option in OPTIONS:
+        validate(compose([f"{group}={option}"])[0])
+    for name in EXPERIMENTS:
+        validate(compose([f"+experiment={name}"])[0])
+
+
+MISSPELT = [  # command line, fragment of the sentence
+    (["loss=focl"], "did you mean loss=focal?"),
+    (["-m", "sampler=none,smot"], "did you mean sampler=smote"),
+    (["+experiment=quickstrt"], "did you mean +experiment=quickstart?"),
+    (["trainer.epoch=5"], "did you mean trainer.epochs"),
+    (["sampler=smote", "sampler.k_neighbours=3"], "did you mean sampler.k_neighbors"),
+    (["dataset.val_fraction=0.3"], "did you mean dataset.val_size"),
+]
+
+
+@pytest.mark.parametrize(("args", "sentence"), MISSPELT, ids=[" ".join(m[0]) for m in MISSPELT])
+def test_a_misspelt_option_or_key_gets_the_closest_names(args, sentence):
+    from imbalance_lab.configs import check_overrides
+
+    assert sentence in check_overrides(args)
+
+
+def test_correct_command_lines_pass_the_spelling_check():
+    from imbalance_lab.configs import check_overrides
+
+    for args in (["-m", "loss=ce,focal", "seed=0,1"], ["+experiment=quickstart", "trainer.epochs=5"],
+                 ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], ["+dataset.extra=1"], ["seed=range(3)"],
+                 ["sampler=smote", "sampler.k_neighbors=3"]):
+        assert check_overrides(args) is None, args

@@ -4,7 +4,6 @@ from collections import Counter
 import numpy as np
 import pytest
 from imblearn.metrics import geometric_mean_score
-from scipy.stats import rankdata
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
@@ -18,7 +17,6 @@ from sklearn.metrics import (
 )
 
 from imbalance_lab.evaluation import (
-    _tie_ranks,
     evaluate,
     is_collapsed,
     macro_f1,
@@ -58,9 +56,9 @@ def test_collapse_rule():
     assert is_collapsed(1, 2) and is_collapsed(2, 6) and not is_collapsed(3, 6) and not is_collapsed(2, 2)
 
 
-# --- The NumPy metrics against scikit-learn / imbalanced-learn as the independent reference ---------------
+# --- evaluate() against scikit-learn / imbalanced-learn called one class at a time, as the reference ------
 
-N_CASES = 200
+N_CASES = 60
 
 
 def _reference(y, pred, scores, labels) -> tuple[dict[str, float], dict]:
@@ -140,7 +138,8 @@ def test_evaluate_equals_scikit_learn_and_imbalanced_learn(seed):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         expected, report = _reference(y, pred, scores, labels)
-    assert set(ev.metrics) == set(expected) | {"naive/macro_f1"}
+    binary = {"test/sensitivity", "test/specificity"} if len(labels) == 2 else set()
+    assert set(ev.metrics) == set(expected) | {"naive/macro_f1"} | binary
     for name, value in expected.items():
         assert type(ev.metrics[name]) is float, name
         np.testing.assert_allclose(ev.metrics[name], value, rtol=1e-12, atol=1e-12, err_msg=name)
@@ -149,7 +148,7 @@ def test_evaluate_equals_scikit_learn_and_imbalanced_learn(seed):
 
 
 def test_random_cases_cover_the_awkward_cases():
-    """The draws above really contain every case the NumPy code must get right."""
+    """The draws above really contain every case evaluate() must get right."""
     seen = Counter()
     for seed in range(N_CASES):
         y, pred, scores, labels = _random_case(seed)
@@ -164,16 +163,6 @@ def test_random_cases_cover_the_awkward_cases():
         seen["float32"] += scores.dtype == np.float32
         seen["zero mcc denominator"] += len(np.unique(pred)) == 1 or len(np.unique(y)) == 1
     assert min(seen.values()) >= 5, seen
-
-
-@pytest.mark.parametrize("seed", range(20))
-def test_tie_ranks_equal_scipy_rankdata(seed):
-    rng = np.random.default_rng(seed)
-    shape = int(rng.integers(1, 60)), int(rng.integers(1, 6))
-    scores = np.sort(np.round(rng.random(shape), int(rng.integers(0, 3))), axis=0)
-    low, high = _tie_ranks(scores)
-    np.testing.assert_array_equal(low, rankdata(scores, method="min", axis=0))
-    np.testing.assert_array_equal(high, rankdata(scores, method="max", axis=0))
 
 
 def test_tied_scores_by_hand():
@@ -192,3 +181,34 @@ def test_one_vs_rest_scores_reject_nan_like_scikit_learn():
     y = np.array([0, 1, 0, 1])
     with pytest.raises(ValueError, match="NaN"):
         evaluate(y, y, np.full((4, 2), np.nan), ("a", "b"), majority_class=0)
+
+
+def test_binary_tasks_log_sensitivity_and_specificity_as_the_literature_does():
+    """Sensitivity = recall of the second (positive) class, specificity = recall of the first."""
+    y = np.array([0, 0, 0, 0, 1, 1])
+    pred = np.array([0, 0, 0, 1, 1, 0])
+    ev = evaluate(y, pred, np.eye(2)[pred], ("negative", "positive"), majority_class=0)
+    assert ev.metrics["test/sensitivity"] == 0.5 and ev.metrics["test/specificity"] == 0.75
+
+
+def test_naive_baseline_is_the_training_majority_not_the_tests():
+    """Under label shift the test split's majority differs: the naive predictor is the training one's."""
+    y_test = np.array([1, 1, 1, 0, 2])
+    ev = evaluate(y_test, y_test, np.eye(3)[y_test], ("a", "b", "c"), majority_class=0)
+    assert ev.metrics["naive/macro_f1"] == naive_macro_f1(y_test, 0, 3) != naive_macro_f1(y_test, 1, 3)
+
+
+def test_confusion_matrix_figure_draws_labels_literally():
+    """Labels with `$` (mathtext) and long names come out as given, on both panels."""
+    import matplotlib.pyplot as plt
+
+    from imbalance_lab.evaluation import confusion_matrix_figure
+
+    labels = ["$x$", "a" * 40, "plain"]
+    fig = confusion_matrix_figure(np.array([[3, 1, 0], [0, 2, 1], [1, 0, 4]]), labels, "t $5")
+    fig.canvas.draw()  # would raise on unbalanced mathtext
+    for ax in fig.axes:
+        texts = [t.get_text() for t in ax.get_xticklabels()]
+        assert [t.replace("\\$", "$") for t in texts] == labels
+    assert [t.get_text() for t in fig.axes[0].texts][:3] == ["3", "1", "0"]
+    plt.close(fig)

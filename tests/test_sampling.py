@@ -125,3 +125,24 @@ def test_balanced_batch_materialises_nothing_and_trains(make_cfg):
     run = train_and_evaluate(cfg)
     assert run.train.method == "balanced_batch" and len(run.fitted.history) == 2
     assert OmegaConf.select(cfg, "sampler.batches_per_epoch") is None
+
+
+def test_a_resampled_set_is_computed_once_and_read_back_from_disk(tmp_path, monkeypatch):
+    """Per (data, sampler settings, seed): the second call, in this process or another, reads the
+    first one's result from the cache folder; another seed or setting computes anew."""
+    from imbalance_lab import resample_cache
+
+    monkeypatch.setenv("IMBALANCE_LAB_CACHE", str(tmp_path))
+    before = resample_cache.computed["count"]
+    cfg, _ = compose(["sampler=smote"])
+    first = resample_cache.cached_resample(cfg.sampler, 0, X, Y, LABELS, "fingerprint-a")
+    again = resample_cache.cached_resample(cfg.sampler, 0, X, Y, LABELS, "fingerprint-a")
+    assert resample_cache.computed["count"] == before + 1
+    np.testing.assert_array_equal(first.X, again.X)
+    assert not again.X.flags.writeable  # a run cannot change another run's training set
+    assert any((tmp_path / "resampled").rglob("*"))
+    resample_cache.cached_resample(cfg.sampler, 1, X, Y, LABELS, "fingerprint-a")
+    other, _ = compose(["sampler=smote", "sampler.k_neighbors=3"])
+    resample_cache.cached_resample(other.sampler, 0, X, Y, LABELS, "fingerprint-a")
+    resample_cache.cached_resample(cfg.sampler, 0, X, Y, LABELS, "fingerprint-b")
+    assert resample_cache.computed["count"] == before + 4

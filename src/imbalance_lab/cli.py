@@ -6,6 +6,8 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ start-up chatter out of the way
 
+import sys  # noqa: E402
+
 import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
@@ -23,7 +25,19 @@ def _task(cfg: DictConfig):
 
 
 def main() -> None:
-    _task()
+    from imbalance_lab.configs import check_overrides
+
+    problem = check_overrides(sys.argv[1:])
+    if problem:
+        print(f"imbalance-lab: {problem}", file=sys.stderr)
+        sys.exit(2)
+    try:
+        _task()
+    except KeyboardInterrupt:
+        from imbalance_lab.sweep import interrupted_message
+
+        print(f"imbalance-lab: {interrupted_message()}", file=sys.stderr)
+        sys.exit(130)
 
 
 def report_main() -> None:
@@ -35,8 +49,6 @@ def report_main() -> None:
 
 def doctor_main() -> None:
     """`imbalance-lab-doctor [overrides] [--json] [--train]`: no TensorFlow unless --train."""
-    import sys
-
     from imbalance_lab.doctor import main as doctor
 
     sys.exit(doctor(sys.argv[1:]))

@@ -1,4 +1,5 @@
-"""Where the project lives, so that the default MLflow store is absolute whatever Hydra's cwd."""
+"""Where the project lives, so that the default MLflow store and every output folder are absolute
+whatever the directory a command starts in (Hydra's or the user's)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,20 @@ def project_root() -> Path:
     if (candidate / "conf" / "config.yaml").is_file():
         return candidate
     return Path.cwd().resolve()
+
+
+def output_root() -> Path:
+    """The one folder that holds Hydra's run and sweep folders, reports and caches:
+    $IMBALANCE_LAB_OUTPUT, else the project root. `make clean` empties it (the MLflow store aside)."""
+    override = os.environ.get("IMBALANCE_LAB_OUTPUT")
+    return Path(override).resolve() if override else project_root()
+
+
+def cache_dir() -> Path:
+    """Where computed data is kept between runs and sweeps (resampled training sets, image
+    embeddings): $IMBALANCE_LAB_CACHE, else <project root>/.cache. `make clean-cache` empties it."""
+    override = os.environ.get("IMBALANCE_LAB_CACHE")
+    return Path(override).resolve() if override else project_root() / ".cache"
 
 
 def default_tracking_uri() -> str:

@@ -1,11 +1,14 @@
-"""One run: the recipe of DESIGN.md, top to bottom, then everything MLflow receives."""
+"""One run: the recipe of DESIGN.md, top to bottom, then everything MLflow receives.
+
+TensorFlow is imported only when a run trains (`train_and_evaluate`): a job whose config already
+FINISHED is skipped in a second or two, which matters for reruns of cluster sweeps.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import traceback
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,20 +16,14 @@ import numpy as np
 from omegaconf import DictConfig
 
 from imbalance_lab import doctor, tracking
-from imbalance_lab.configs import call_target, flat_params, resolved, run_key, run_name, yaml_text
+from imbalance_lab.configs import call_target, flat_params, run_key, run_name, yaml_text
 from imbalance_lab.data import Splits, load_splits
-from imbalance_lab.evaluation import Evaluation, evaluate
-from imbalance_lab.models import NewModel
-from imbalance_lab.remedies.bias import class_priors
-from imbalance_lab.remedies.losses import activate
+from imbalance_lab.evaluation import Evaluation, confusion_matrix_figure, evaluate
 from imbalance_lab.remedies.sampling import Resampled
 from imbalance_lab.remedies.weighting import NORMALISATION, sample_weights
 from imbalance_lab.resample_cache import cached_resample
-from imbalance_lab.training import TrainResult, fit, predict_logits, seed_everything
 
 log = logging.getLogger(__name__)
-# Drawn where the run is written (maybe the writer process): report/plots.py, with Pillow.
-CONFUSION_PNG = "imbalance_lab.report.plots:confusion_matrix_png"
 
 
 @dataclass
@@ -36,7 +33,7 @@ class RunOutput:
     class_weights: np.ndarray | None
     output_bias: np.ndarray
     loss_form: str
-    fitted: TrainResult
+    fitted: object  # training.TrainResult
     decision: dict
     evaluation: Evaluation
     loss_details: dict = field(default_factory=dict)
@@ -44,7 +41,7 @@ class RunOutput:
 
 @dataclass
 class JobResult:
-    status: str          # FINISHED | FAILED | SKIPPED
+    status: str          # FINISHED | FAILED | SKIPPED | KILLED
     run_id: str | None
     name: str
     run_key: str
@@ -52,9 +49,14 @@ class JobResult:
     macro_f1: float | None = None
 
 
-def train_and_evaluate(cfg: DictConfig) -> RunOutput:
+def train_and_evaluate(cfg: DictConfig, on_epoch=None, name: str = "") -> RunOutput:
     """load -> split -> scale -> resample train -> class weights -> model + bias -> loss -> fit ->
-    predict test -> decide -> evaluate."""
+    predict test -> decide -> evaluate. `on_epoch(row)` receives each epoch's curves."""
+    from imbalance_lab.models import build_model
+    from imbalance_lab.remedies.bias import class_priors
+    from imbalance_lab.remedies.losses import activate
+    from imbalance_lab.training import fit, predict_logits, seed_everything
+
     seed_everything(cfg.seed)
     data = load_splits(cfg.dataset, cfg.seed)
     activation = cfg.activation.function
@@ -62,12 +64,11 @@ def train_and_evaluate(cfg: DictConfig) -> RunOutput:
     counts = np.asarray(train.counts_after)  # balanced_batch: the expected counts the batches realise
     class_weights = call_target(cfg.class_weight, class_counts=counts)
     bias = call_target(cfg.bias_init, activation=activation, class_counts=counts)
-    model = NewModel(cfg.model, data.input_shape, data.n_classes, bias)  # built if no kept trainer takes it
+    model = build_model(cfg.model, data.input_shape, data.n_classes, bias)
     loss_fn = call_target(cfg.loss, activation=activation, class_counts=counts)
     fitted = fit(model, loss_fn, train.X, train.y, sample_weights(class_weights, train.y),
                  data.X_val, data.y_val, data.n_classes, cfg.trainer, batch_source=train.batch_source,
-                 same_training=same_training(cfg, data, counts))
-    model = fitted.model
+                 on_epoch=on_epoch, name=name)
     val_logits, test_logits = predict_logits(model, data.X_val), predict_logits(model, data.X_test)
     rule = call_target(cfg.decision).fit(val_logits, data.y_val, class_priors(counts), activation)
     y_pred = rule.predict(test_logits)
@@ -80,70 +81,56 @@ def train_and_evaluate(cfg: DictConfig) -> RunOutput:
                      fitted, rule.summary(data.labels), evaluation, getattr(loss_fn, "details", {}))
 
 
-def same_training(cfg: DictConfig, data: Splits, counts: np.ndarray) -> tuple:
-    """Equal for runs that build the same architecture and the same loss function: the model
-    config and the data's shape, and what the loss factory receives (its config, the activation,
-    the training class counts). Initial weights and output bias may differ (training.fit)."""
-    return (yaml_text(cfg.model), tuple(data.input_shape), data.n_classes,
-            yaml_text(cfg.loss), str(cfg.activation.function), tuple(np.asarray(counts).tolist()))
-
-
-def execute(cfg: DictConfig, choices: dict[str, str], parent: dict | None = None,
-            writer: tracking.Writer | None = None, report: Callable[[JobResult], None] | None = None) -> JobResult:
+def execute(cfg: DictConfig, choices: dict[str, str], parent: dict | None = None) -> JobResult:
     """Skip if this config already FINISHED; else train in an MLflow run that always ends.
-    `writer` (default: write now) may do the run's MLflow writes in its background process; `report`
-    receives the final JobResult once they are done (or failed); exceptions of the recipe propagate."""
-    plain = resolved(cfg)  # once for the run's key, params and config.yaml
-    key, name = run_key(cfg, plain), run_name(choices, cfg.seed)
-    writer = writer or tracking.Writer(background=False)
+    Exceptions of the recipe propagate, after the run has ended FAILED (or KILLED on Ctrl-C)."""
+    key, name = run_key(cfg), run_name(choices, cfg.seed)
     client = tracking.client_for(cfg.tracking.uri)
     exp_id = tracking.experiment_id(client, cfg.tracking.experiment)
-    writer.settle((cfg.tracking.uri, exp_id, key))
     done = None if cfg.tracking.rerun else tracking.finished_run_id(client, exp_id, key)
     if done:
         log.info("Skipping %s: run_key %s already FINISHED as run %s (tracking.rerun=true to train again).",
                  name, key, done)
-        return _reported(JobResult("SKIPPED", done, name, key), report)
+        return JobResult("SKIPPED", done, name, key)
     findings = doctor.lint_config(cfg, choices)
-    tags = {"run_key": key, **choices, **tracking.child_tags(parent),
-            "doctor.warnings": doctor.warning_codes(findings)}
-    run = tracking.QueuedRun(writer, cfg.tracking.uri, exp_id, name, tags, flat_params(cfg, choices, plain))
+    tags = {"run_key": key, **choices, **tracking.child_tags(parent), "doctor.warnings": doctor.warning_codes(findings)}
+    run = tracking.ChildRun(cfg.tracking.uri, exp_id, name, tags, flat_params(cfg, choices))
+    current_run[0] = run
     try:
-        output = train_and_evaluate(cfg)
+        output = train_and_evaluate(cfg, on_epoch=run.log_epoch, name=name)
         findings = doctor.lint_config(cfg, choices, output.data) + doctor.after_training(
             output.data, output.evaluation, output.fitted.history)
-        payload = run_payload(cfg, output, findings, dataset_name(cfg, choices), plain)
+        payload = run_payload(cfg, output, findings, dataset_name(cfg, choices))
+        try:
+            run.finish(payload)
+        finally:
+            _close_figures(payload)
     except KeyboardInterrupt:
         run.end("KILLED", "interrupted (Ctrl-C)")
         raise
     except BaseException as err:
         run.end("FAILED", f"{type(err).__name__}: {err}", traceback.format_exc())
         raise
+    finally:
+        current_run[0] = None
     ev = output.evaluation
     macro = ev.metrics["test/macro_f1"]
     log.info("%s trained: test/macro_f1 %.4f (naive %.4f), %d of %d classes predicted%s", name, macro,
              ev.metrics["naive/macro_f1"], ev.n_predicted_classes, output.data.n_classes,
              "  COLLAPSED" if ev.collapsed else "")
-    run.finish(payload,
-               lambda status, run_id, reason: _reported(
-                   JobResult(status, run_id, name, key, reason, macro if status == "FINISHED" else None), report))
-    # written in the background, the run's id (and how its writes ended) comes to `report`
-    return JobResult("FINISHED", None if writer.background else run.run_id, name, key, macro_f1=macro)
+    return JobResult("FINISHED", run.run_id, name, key, macro_f1=macro)
 
 
-def _reported(result: JobResult, report: Callable[[JobResult], None] | None) -> JobResult:
-    if report is not None:
-        report(result)
-    return result
+# The run this process is training, if any: what a watchdog ends KILLED when the sweep dies (sweep.py).
+current_run: list[tracking.ChildRun | None] = [None]
 
 
-def run_payload(cfg: DictConfig, out: RunOutput, findings, dataset: str, plain: dict | None = None) -> tracking.RunPayload:
-    """Everything a finished run receives: metrics, curves, params and tags (one batch), the
-    artifacts, and the training rows as an MLflow dataset input (the UI's Dataset column).
-    `plain`: configs.resolved(cfg), if at hand."""
+def run_payload(cfg: DictConfig, out: RunOutput, findings, dataset: str) -> tracking.RunPayload:
+    """Everything a finished run receives at its end: metrics, params and tags (batched), the
+    artifacts, and the training rows as an MLflow dataset input (the UI's Dataset column)."""
     ev, data = out.evaluation, out.data
     return tracking.RunPayload(
-        metrics={**ev.metrics, "dataset.imbalance_ratio": data.imbalance_ratio}, history=out.fitted.history,
+        metrics={**ev.metrics, "dataset.imbalance_ratio": data.imbalance_ratio},
         params={f"dataset.class_counts.{split}": json.dumps(dict(zip(data.labels, data.class_counts(split).tolist())))
                 for split in ("train", "val", "test")},
         tags={"collapsed": str(ev.collapsed).lower(), "dataset.fingerprint": data.fingerprint,
@@ -153,12 +140,19 @@ def run_payload(cfg: DictConfig, out: RunOutput, findings, dataset: str, plain: 
                "classification_report.json": _json(ev.report),
                "remedies.json": _json(remedies_summary(out)),
                "doctor.json": _json([f.as_dict() for f in findings]),
-               "config.yaml": yaml_text(cfg, plain),
-               "history.csv": _history_csv(out.fitted)},
-        figures={"confusion_matrix.png": (CONFUSION_PNG, {
-            "cm": ev.confusion, "labels": list(data.labels), "title": f"test macro-F1 {ev.metrics['test/macro_f1']:.3f}"})},
+               "config.yaml": yaml_text(cfg),
+               "history.csv": _history_csv(out.fitted.history)},
+        figures={"confusion_matrix.png": confusion_matrix_figure(
+            ev.confusion, list(data.labels), f"test macro-F1 {ev.metrics['test/macro_f1']:.3f}")},
         dataset=tracking.dataset_input(data.X_train, np.asarray(data.labels)[data.y_train], dataset, data.source,
                                        data.fingerprint))
+
+
+def _close_figures(payload: tracking.RunPayload) -> None:
+    import matplotlib.pyplot as plt
+
+    for figure in payload.figures.values():
+        plt.close(figure)
 
 
 def dataset_name(cfg: DictConfig, choices: dict[str, str]) -> str:
@@ -198,7 +192,7 @@ def _json(payload) -> str:
     return json.dumps(payload, indent=2, default=float)
 
 
-def _history_csv(fitted: TrainResult) -> str:
+def _history_csv(history: list[dict]) -> str:
     columns = ["epoch", "train/loss", "val/loss", "val/macro_f1"]
-    lines = [",".join(columns)] + [",".join(str(row[c]) for c in columns) for row in fitted.history]
+    lines = [",".join(columns)] + [",".join(str(row[c]) for c in columns) for row in history]
     return "\n".join(lines) + "\n"

@@ -8,7 +8,10 @@ import gc
 import json
 import logging
 import os
+import socket
 import sys
+import threading
+import time
 import traceback
 from dataclasses import asdict
 from pathlib import Path
@@ -19,41 +22,44 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from imbalance_lab import tracking, workers
-from imbalance_lab.configs import choices_from_hydra
+from imbalance_lab import tracking
+from imbalance_lab.configs import choices_from_hydra, validate
 from imbalance_lab.errors import ImbalanceLabError
 from imbalance_lab.report.command import command_line as report_command_line
 
 log = logging.getLogger(__name__)
 RESULT_FILE = "job_result.json"
+WATCH_SECONDS = 1.0   # how often a worker process checks that its sweep's process is alive
 
 
 def run_job(cfg: DictConfig):
     """The Hydra task. In a sweep a failure is recorded and the sweep goes on; a single run
     that fails prints one sentence and exits non-zero."""
+    from imbalance_lab.run import JobResult, execute
+
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
-    # the writer process (in-process sweeps) starts before TensorFlow is imported, and alongside it
-    writer = tracking.background_writer(cfg.tracking.uri) if multirun and in_process(hydra_cfg.launcher) else None
-    from imbalance_lab.run import JobResult, execute  # imports TensorFlow: not needed for --help
-
-    limit_tf_threads(threads_per_job(hydra_cfg.launcher))
     parent = tracking.read_parent(Path(hydra_cfg.sweep.dir)) if multirun else None
-    if not multirun:
-        _mark_orphans(cfg)
-    gradients_before = set(_gradient_registry())
     result_file = Path(hydra_cfg.runtime.output_dir) / RESULT_FILE
+    overrides = " ".join(hydra_cfg.overrides.task)
+    watch_sweep_process(parent)
+    limit_tf_threads(threads_per_job(hydra_cfg.launcher))
     try:
-        result = execute(cfg, choices_from_hydra(), parent, writer, report=lambda r: write_result(result_file, r))
+        validate(cfg)
+        if not multirun:
+            tracking.check_store(cfg.tracking.uri)
+            _mark_orphans(cfg)
+        result = execute(cfg, choices_from_hydra(), parent)
     except ImbalanceLabError as err:
-        result = write_result(result_file, JobResult("FAILED", None, "", "", reason=str(err)))
+        result = JobResult("FAILED", None, "", "", reason=str(err))
     except Exception as err:  # a failing job never takes the sweep down
         log.error("Job failed:\n%s", traceback.format_exc())
-        result = write_result(result_file, JobResult("FAILED", None, "", "", reason=f"{type(err).__name__}: {err}"))
+        result = JobResult("FAILED", None, "", "", reason=f"{type(err).__name__}: {err}")
     finally:
-        release_job_memory(gradients_before)
+        release_job_memory()
+    write_result(result_file, result, parent, overrides)
     if result.status == "FAILED":
-        log.error("FAILED %s: %s", " ".join(hydra_cfg.overrides.task), result.reason)
+        log.error("FAILED %s: %s", overrides, result.reason)
         if not multirun:
             print(f"imbalance-lab: {result.reason}", file=sys.stderr)
             sys.exit(1)
@@ -63,25 +69,38 @@ def run_job(cfg: DictConfig):
     return result.status
 
 
-def write_result(path: Path, result):
-    """The job's outcome, read by the sweep's summary (a background write reports it when done)."""
-    path.write_text(json.dumps(asdict(result)))
-    return result
+def write_result(path: Path, result, parent: dict | None, overrides: str) -> None:
+    """The job's outcome, read by its sweep's summary (only by the sweep named by `parent`)."""
+    record = {**asdict(result), "overrides": overrides, "parent_run_id": (parent or {}).get("run_id")}
+    path.write_text(json.dumps(record))
 
 
-def prepare_jobs_here(config: DictConfig) -> None:
-    """What the first job run in this process would start with, done while the sweeper composes the
-    batch in another process (compose_once): the writer process (in-process sweeps), which opens the
-    store, and the import of TensorFlow and the training code."""
-    if in_process(config.hydra.launcher):
-        tracking.background_writer(config.tracking.uri)
-    import imbalance_lab.run  # noqa: F401
+def watch_sweep_process(parent: dict | None) -> None:
+    """In a worker process of a parallel sweep on this machine (joblib, submitit_local): if the
+    sweep's process dies (kill -9), end the run being trained KILLED and exit, instead of training
+    on for minutes and logging runs nobody waits for. Once per worker process."""
+    if (not parent or parent.get("pid") in (None, os.getpid()) or parent.get("host") != socket.gethostname()
+            or os.environ.get("SLURM_JOB_ID") or _watching):
+        return
+    _watching.append(parent["pid"])
+    threading.Thread(target=_watch, args=(int(parent["pid"]),), name="imbalance-lab-sweep-watch", daemon=True).start()
 
 
-def in_process(launcher: DictConfig) -> bool:
-    """Jobs run one after another in this process (Hydra's basic launcher): the next job may train
-    while the last one's MLflow writes finish in the writer process; the sweep's end waits for them."""
-    return "BasicLauncher" in str(launcher.get("_target_", ""))
+_watching: list[int] = []
+
+
+def _watch(pid: int) -> None:
+    while tracking.pid_alive(pid):
+        time.sleep(WATCH_SECONDS)
+    from imbalance_lab.run import current_run
+
+    run = current_run[0]
+    if run is not None:
+        try:
+            tracking.end_run(run.client, run.run_id, "KILLED", "its sweep's process was killed")
+        except Exception as err:  # the next sweep marks it KILLED (this pid will be dead)
+            log.warning("Could not end run %s: %s", run.run_id, err)
+    os._exit(1)
 
 
 def threads_per_job(launcher: DictConfig) -> int | None:
@@ -89,8 +108,10 @@ def threads_per_job(launcher: DictConfig) -> int | None:
     each starting a pool as wide as the machine; None (TensorFlow's default) when jobs run one by one."""
     from joblib import cpu_count
 
-    if launcher.get("n_jobs"):  # joblib
-        return max(1, cpu_count() // workers.jobs_at_once(launcher.n_jobs))
+    n_jobs = launcher.get("n_jobs")
+    if n_jobs:  # joblib: negative counts back from the CPUs this process may use
+        at_once = n_jobs if n_jobs > 0 else max(1, cpu_count() + 1 + n_jobs)
+        return max(1, cpu_count() // at_once)
     if launcher.get("cpus_per_task"):  # submitit: the CPUs the scheduler gave this task
         return int(launcher.cpus_per_task)
     if "submitit" in str(launcher.get("_target_", "")):
@@ -100,9 +121,13 @@ def threads_per_job(launcher: DictConfig) -> int | None:
 
 
 def limit_tf_threads(threads: int | None) -> None:
-    """Must run before TensorFlow's first op in this process; a reused worker (joblib) keeps the
-    pools of its first job, which had the same setting."""
+    """Before TensorFlow's first op in this process: through TensorFlow's own environment
+    variables when it is not imported yet (a skipped job never imports it), else its config API
+    (a reused joblib worker keeps the pools of its first job, which had the same setting)."""
     if threads is None:
+        return
+    if "tensorflow" not in sys.modules:
+        os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = str(threads)
         return
     import tensorflow as tf
 
@@ -113,39 +138,11 @@ def limit_tf_threads(threads: int | None) -> None:
         pass
 
 
-def release_job_memory(gradients_before: set[str]) -> None:
-    """Between the jobs of one process. Keras keeps every model built in its global state, and
-    TensorFlow registers a gradient for each traced training function (the optimizer's all-reduce)
-    in a global registry it never empties, which holds that function's graphs: ~2.4 MB per run,
-    without bound. The job's functions are gone once it ends (but for the trainers kept for later
-    jobs, which no longer need theirs: epoch_loop), so its registrations go too.
-    (Not for jobs running as threads of one process: clear_session is process-wide anyway.)"""
-    import keras
-
-    from imbalance_lab.epoch_loop import dropped_trainers_due
-    from imbalance_lab.training import compiled_functions_kept
-
-    with compiled_functions_kept():  # the kept trainers' functions stay compiled for the next job (epoch_loop)
-        keras.backend.clear_session(free_memory=False)  # its own gc.collect() would make a second pass
-    registry = _gradient_registry()
-    for name in set(registry) - gradients_before:
-        if name.startswith("CustomGradient-"):
-            del registry[name]
-    # Trainers kept across jobs were frozen with the rest: once some are dropped, a full walk frees
-    # them (never in a fork server's worker, whose frozen objects are shared: epoch_loop.epoch_trainer).
-    if dropped_trainers_due() and not workers.forked_from_server():
-        gc.unfreeze()
+def release_job_memory() -> None:
+    """Between the jobs of one process: Keras keeps every model built in its global state."""
+    if "keras" in sys.modules:
+        sys.modules["keras"].backend.clear_session()
     gc.collect()
-    # What survives is live (TensorFlow, Keras, the data caches: ~670k objects); frozen, it is not
-    # walked again by the next job's collection, which then costs ~10x less.
-    gc.freeze()
-
-
-def _gradient_registry() -> dict:
-    """TensorFlow's private registry of gradient functions ({} if a TensorFlow version moves it)."""
-    from tensorflow.python.framework import ops
-
-    return getattr(getattr(ops, "gradient_registry", None), "_registry", {})
 
 
 def _mark_orphans(cfg: DictConfig) -> None:
@@ -159,8 +156,12 @@ class SweepCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         try:
+            tracking.check_store(config.tracking.uri)
             info = tracking.start_sweep(config.tracking.uri, config.tracking.experiment, sweep_dir,
                                         list(config.hydra.overrides.task))
+        except ImbalanceLabError as err:
+            print(f"imbalance-lab: {err}", file=sys.stderr)
+            sys.exit(1)
         except Exception as err:  # Hydra would only warn and launch every job without its parent
             print(f"imbalance-lab: could not open the sweep in MLflow at {config.tracking.uri} "
                   f"({type(err).__name__}: {err}); check tracking.uri and that the store is reachable.",
@@ -168,14 +169,14 @@ class SweepCallback(Callback):
             sys.exit(1)
         log.info("Sweep parent run %s in experiment '%s' at %s", info["run_id"], config.tracking.experiment,
                  config.tracking.uri)
+        _sweeps.append(info)
         atexit.register(end_if_interrupted, info)
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        tracking.wait_for_writes()  # the last jobs' runs, logged in the background (in-process sweeps)
         info = tracking.read_parent(sweep_dir)
-        results = read_results(sweep_dir)
-        failed = [r for r in results if r["status"] != "FINISHED" and r["status"] != "SKIPPED"]
+        results = read_results(sweep_dir, info)
+        failed = [r for r in results if r["status"] not in ("FINISHED", "SKIPPED")]
         print(summary_text(results))
         if info:
             print(leaderboard_text(info, results))
@@ -183,38 +184,72 @@ class SweepCallback(Callback):
             print(f"\nBrowse the runs: {tracking.ui_command(info['uri'])}")
             print(f"Compare them (leaderboard over seeds, effects, tests, plots): "
                   f"{report_command_line(config.tracking.experiment, info['uri'])}")
-        gc.freeze()  # nothing is left to collect: exit without a last walk over every object (~1 s)
         if failed:
             sys.exit(1)
 
 
+_sweeps: list[dict] = []  # the sweep this process opened (its parent run), for interrupted_message
+
+
+def interrupted_message() -> str:
+    """One sentence for Ctrl-C: what is kept, and the command that resumes (it skips what finished)."""
+    import shlex
+
+    command = shlex.join([os.path.abspath(sys.argv[0]), *sys.argv[1:]])
+    resume = f"cd {shlex.quote(os.getcwd())} && {command}"
+    if not _sweeps:
+        return f"interrupted; nothing of this run is lost but the run itself (ended KILLED); run it again: {resume}"
+    info = _sweeps[-1]
+    finished = 0
+    try:
+        client = tracking.client_for(info["uri"])
+        finished = len(client.search_runs([info["experiment_id"]], max_results=5000, filter_string=(
+            f"tags.mlflow.parentRunId = '{info['run_id']}' and attributes.status = 'FINISHED'")))
+    except Exception as err:  # the store went away: say what can be said
+        log.debug("Could not count the finished runs: %s", err)
+    return (f"interrupted; the {finished} run(s) this sweep finished are kept and the interrupted ones ended "
+            f"KILLED; the same command resumes it, skipping what finished: {resume}")
+
+
 def end_if_interrupted(info: dict) -> None:
     """At exit: a parent run still RUNNING means the sweep never reached its end (Ctrl-C, or Hydra
-    raised); it ends KILLED, after the writes queued before (the interrupted job's run is KILLED too).
-    So do runs whose worker process is gone: joblib stops its workers at once, maybe before one has
-    ended its run."""
+    raised); it ends KILLED (the interrupted job's run is KILLED already). So do runs whose worker
+    process is gone: joblib stops its workers at once, maybe before one has ended its run."""
     try:
-        tracking.wait_for_writes()
         client = tracking.client_for(info["uri"])
         if client.get_run(info["run_id"]).info.status == "RUNNING":
-            client.set_tag(info["run_id"], "error", "the sweep was interrupted before its end")
-            client.set_terminated(info["run_id"], status="KILLED")
+            tracking.end_run(client, info["run_id"], "KILLED", "the sweep was interrupted before its end")
             tracking.mark_orphans_killed(client, info["experiment_id"], info["run_id"])
     except Exception as err:  # the store went away: the next sweep marks the runs KILLED (their pids are dead)
         log.warning("Could not end the interrupted sweep's runs: %s", err)
 
 
-def read_results(sweep_dir: Path) -> list[dict]:
-    """One record per job directory; a job that died without writing one counts as CRASHED."""
+def read_results(sweep_dir: Path, parent: dict | None) -> list[dict]:
+    """One record per job of this sweep: its job folders' results that name this sweep's parent
+    run (a folder reused by an earlier sweep keeps that sweep's results: they are not ours). A job
+    of this sweep that died without writing one counts as CRASHED."""
+    parent_id, started = (parent or {}).get("run_id"), (parent or {}).get("started", 0.0)
     results = []
     for job_dir in sorted((p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()), key=_job_order):
         path = job_dir / RESULT_FILE
-        if path.is_file():
-            results.append(json.loads(path.read_text()))
-        else:
-            results.append({"status": "CRASHED", "name": job_dir.name, "run_id": None,
+        record = json.loads(path.read_text()) if path.is_file() else None
+        if record is not None and record.get("parent_run_id") == parent_id:
+            results.append(record)
+        elif record is None and (job_dir / ".hydra").stat().st_mtime >= started - 1:
+            overrides = job_dir / ".hydra" / "overrides.yaml"
+            results.append({"status": "CRASHED", "name": "", "run_id": None,
+                            "overrides": " ".join(_overrides(overrides)),
                             "reason": "the job's process ended without reporting (killed or out of memory)"})
     return results
+
+
+def _overrides(path: Path) -> list[str]:
+    import yaml
+
+    try:
+        return [str(o) for o in yaml.safe_load(path.read_text()) or []]
+    except (OSError, yaml.YAMLError):
+        return []
 
 
 def _job_order(path: Path):
@@ -225,8 +260,8 @@ def summary_text(results: list[dict]) -> str:
     count = {s: sum(r["status"] == s for r in results) for s in ("FINISHED", "FAILED", "SKIPPED", "CRASHED")}
     lines = [f"\nSweep: {count['FINISHED']} finished, {count['FAILED'] + count['CRASHED']} failed, "
              f"{count['SKIPPED']} skipped (already FINISHED; tracking.rerun=true to retrain)."]
-    lines += [f"  FAILED {r['name'] or '(before its run started)'}: {r['reason']}"
-              for r in results if r["status"] in ("FAILED", "CRASHED")]
+    lines += [f"  FAILED {r['name'] or '(before its run started: ' + (r.get('overrides') or 'no overrides') + ')'}: "
+              f"{r['reason']}" for r in results if r["status"] in ("FAILED", "CRASHED")]
     return "\n".join(lines)
 
 

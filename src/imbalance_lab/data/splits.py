@@ -18,7 +18,6 @@ from sklearn.preprocessing import StandardScaler
 from imbalance_lab.data.imbalance import inject
 from imbalance_lab.data.raw import RawData
 from imbalance_lab.errors import ImbalanceLabError
-from imbalance_lab.memory import aligned_empty
 
 # Keys of a `dataset` option that belong to the split, not to its loader.
 SPLIT_KEYS = ("val_size", "test_size", "imbalance")
@@ -154,12 +153,8 @@ def _scale(X_train, X_val, X_test):
     """Standardise each feature with statistics of the training split only."""
     scaler = StandardScaler().fit(X_train.reshape(len(X_train), -1))
 
-    def apply(X):  # (X - mean) / scale, written straight into memory TensorFlow can share (memory.py)
-        out = aligned_empty(X.shape)
-        flat = out.reshape(len(X), -1)
-        np.subtract(X.reshape(len(X), -1), scaler.mean_, out=flat, casting="unsafe")
-        np.divide(flat, scaler.scale_, out=flat, casting="unsafe")
-        return out
+    def apply(X):
+        return scaler.transform(X.reshape(len(X), -1)).astype("float32").reshape(X.shape)
 
     return apply(X_train), apply(X_val), apply(X_test)
 

@@ -10,13 +10,11 @@ import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import keras
 import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from imbalance_lab.errors import ImbalanceLabError
-from imbalance_lab.memory import aligned
 
 
 @dataclass
@@ -61,7 +59,7 @@ def resample(sampler, X: np.ndarray, y: np.ndarray, labels: tuple[str, ...]) -> 
         X_res, y_res = sampler.fit_resample(flat, y)
     except ValueError as err:
         raise ImbalanceLabError(f"{type(sampler).__name__} failed on the training split: {err}") from None
-    X_res = aligned(X_res).reshape((-1, *X.shape[1:]))  # float32, shareable with TensorFlow: one copy at most
+    X_res = np.asarray(X_res, dtype="float32").reshape((-1, *X.shape[1:]))
     y_res = np.asarray(y_res)
     return Resampled(X_res, y_res, before, np.bincount(y_res, minlength=k).tolist(), type(sampler).__name__)
 
@@ -116,43 +114,11 @@ class BalancedBatchSampler:
     def expected_counts(self, n_rows: int, n_classes: int) -> list[int]:
         return [round(n_rows / n_classes)] * n_classes
 
-    def batches(self, X, Y, sample_weight, batch_size: int) -> BalancedBatches:
+    def batches(self, X, Y, sample_weight, batch_size: int):
         """The batch source for training.fit (Y one-hot)."""
+        from imbalance_lab.remedies.balanced_batches import BalancedBatches  # Keras: only when training
+
         return BalancedBatches(X, Y, sample_weight, batch_size, self.batches_per_epoch, self.random_state)
-
-
-class BalancedBatches(keras.utils.PyDataset):
-    """One epoch = `n_batches` class-balanced batches of (X, Y[, sample_weight]) rows."""
-
-    def __init__(self, X, Y, sample_weight, batch_size: int, batches_per_epoch: int | None, seed: int):
-        super().__init__()
-        self.X, self.Y, self.sample_weight = X, Y, sample_weight
-        labels = np.argmax(Y, axis=1)
-        # rows grouped by class (one index array, no copy of X): class c owns order[start_c : start_c + size_c]
-        self.order = np.argsort(labels, kind="stable")
-        sizes = np.bincount(labels, minlength=Y.shape[1])
-        self.sizes, self.starts = sizes[sizes > 0], (np.cumsum(sizes) - sizes)[sizes > 0]
-        self.batch_size, self.seed, self.epoch = int(batch_size), int(seed), 0
-        self.n_batches = int(batches_per_epoch or -(-len(X) // self.batch_size))
-
-    def __len__(self) -> int:
-        return self.n_batches
-
-    def draw(self, index: int) -> np.ndarray:
-        """Row indices of batch `index` of the current epoch."""
-        rng = np.random.default_rng((self.seed, self.epoch, int(index)))
-        classes = rng.integers(len(self.sizes), size=self.batch_size)
-        within = (rng.random(self.batch_size) * self.sizes[classes]).astype("int64")
-        return self.order[self.starts[classes] + within]
-
-    def __getitem__(self, index: int):
-        rows = self.draw(index)
-        if self.sample_weight is None:
-            return self.X[rows], self.Y[rows]
-        return self.X[rows], self.Y[rows], np.asarray(self.sample_weight)[rows]
-
-    def on_epoch_end(self):
-        self.epoch += 1
 
 
 def _resolve(target: str):
