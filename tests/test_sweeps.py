@@ -20,10 +20,10 @@ import psutil
 import pytest
 from mlflow.exceptions import MlflowException
 
+from gate import wait_for_arrivals
 from imbalance_lab import tracking
 
 from conftest import BIN, TINY, cli_env, client, run_cli
-from gate import wait_for_arrivals
 
 CASES = {  # one sweep of six jobs; two fail, at different stages
     "ok_a": "seed: 0\n", "ok_b": "seed: 1\n", "ok_c": "seed: 2\n", "ok_d": "seed: 3\n",
