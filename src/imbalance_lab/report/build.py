@@ -131,7 +131,7 @@ def logged_run(report: Report) -> Iterator[str]:
     """The run that receives the report. A --parent report goes to that sweep's parent run. A report
     over the whole experiment becomes a run of its own there, tagged imbalance_lab.role=report (no
     sweep counts it as a child, no report as a training run), with the leaderboard as its
-    description and the top row's mean as a metric; it ends FINISHED, or FAILED if writing fails."""
+    description and the best row's mean as a metric; it ends FINISHED, or FAILED if writing fails."""
     runs = report.runs
     if runs.parent_run_id:
         yield runs.parent_run_id

@@ -1,5 +1,5 @@
 """The answer at a glance in the MLflow UI: a sweep's leaderboard (top rows, with seeds and
-intervals) as its parent run's description (`mlflow.note.content`), and the top row's mean test
+intervals) as its parent run's description (`mlflow.note.content`), and the best row's mean test
 macro-F1 as a metric of that run, so a user who opens the experiment needs no extra column.
 
 No matplotlib here: the sweep's end calls it."""
@@ -16,14 +16,14 @@ from imbalance_lab.report.runs import combination_columns, load_run_ids, store_c
 
 NOTE_ROWS = 10
 NOTE_TAG = "mlflow.note.content"
-BEST_METRIC = "best/test_macro_f1"   # the top leaderboard row's mean over its seeds (not one lucky run)
+BEST_METRIC = "best/test_macro_f1"   # the best leaderboard row's mean over its seeds (not one lucky run)
 NOTE_LIMIT = 7000                    # characters; MLflow keeps tag values up to 8000
 
 
 def sweep_note(uri: str, experiment_id: str, run_ids: list[str], parent_run_id: str | None = None,
                metric: str = "test/macro_f1") -> tuple[str, float | None]:
     """The leaderboard of the runs `run_ids` (a sweep's jobs, the earlier runs it skipped included)
-    as Markdown, and the top row's mean `metric` (None without a finished run)."""
+    as Markdown, and the best row's mean `metric` (best_mean; None without a finished run)."""
     runs = load_run_ids(uri, experiment_id, run_ids)
     if runs.finished.empty:
         return f"No run of this sweep finished ({len(runs.failed)} failed).", None
@@ -41,7 +41,7 @@ def sweep_note(uri: str, experiment_id: str, run_ids: list[str], parent_run_id: 
 
 
 def write_sweep_note(uri: str, experiment_id: str, parent_run_id: str, run_ids: list[str]) -> str:
-    """sweep_note, written to the sweep's parent run: the text as its description, the top row's
+    """sweep_note, written to the sweep's parent run: the text as its description, the best row's
     mean as the metric BEST_METRIC. Returns the text."""
     text, best = sweep_note(uri, experiment_id, run_ids, parent_run_id)
     client = store_client(uri)
@@ -52,8 +52,10 @@ def write_sweep_note(uri: str, experiment_id: str, parent_run_id: str, run_ids: 
 
 
 def best_mean(board: pd.DataFrame) -> float | None:
-    """The top row's mean (rows are ranked by mean), or None."""
-    means = board["mean"].dropna()
+    """The mean of the row marked `best` (the best that rests on more than one seed), else of the
+    top row (every row has one seed), or None."""
+    best = board.loc[board["verdict"] == "best", "mean"]
+    means = best if not best.empty else board["mean"].dropna()
     return float(means.iloc[0]) if not means.empty else None
 
 

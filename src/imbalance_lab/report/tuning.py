@@ -31,7 +31,7 @@ class Tuning:
     reference: str | None
     remedy_columns: list[str]
     table: pd.DataFrame      # one row per remedy combination: fixed_* and tuned columns, rank, verdict
-    picks: pd.DataFrame      # one row per (combination, data, seed): the value picked, its scores, its run
+    picks: pd.DataFrame      # per (combination, data, seed): the value picked, its selection value and metric, its run
     effects: pd.DataFrame    # paired effects of the remedy axes, each at its tuned best
     notes: list[str] = field(default_factory=list)
 
@@ -83,8 +83,8 @@ def tune(finished: pd.DataFrame, columns: list[str], axis: str, select_on: str, 
     if tried.nunique() > 1:
         notes.append(f"Unequal budgets: some combination/seed tried {tried.min()} value(s) of {axis}, others "
                      f"{tried.max()} (column `tried`); a row that tried fewer had less tuning.")
-    picks = picked.rename(columns={"_data": "data", "_value": "picked", "_select": select_on})[
-        ["combination", "data", "seed", "picked", select_on, metric, "run_id"]].reset_index(drop=True)
+    picks = picked.rename(columns={"_data": "data", "_value": "picked", "_select": "selection_value"})[
+        ["combination", "data", "seed", "picked", "selection_value", metric, "run_id"]].reset_index(drop=True)
     effects = paired_effects(picked, remedy, metric, refs, picked["_data"]) if remedy else pd.DataFrame()
     return Tuning(axis, select_on, reference, remedy, table, picks, effects, notes)
 
