@@ -160,6 +160,8 @@ def test_tuned_column_picks_by_best_validation_epoch_and_reports_test(tuning_sto
     assert effect["n_pairs"] == 3
     assert effect["mean_diff"] == pytest.approx(np.mean(np.subtract(expected["focal"], expected["ce"])), abs=1e-12)
     assert any("best epoch's val/macro_f1" in note for note in t.notes)
+    assert any(note.startswith("2 of 6 pick(s) are the smallest or largest trainer.learning_rate tried (0.001 or 0.1)")
+               for note in t.notes)                          # focal's two picks of 0.001
 
 
 def test_tune_from_the_command_line_writes_the_tuned_table_to_json(tuning_store, tmp_path, capsys):

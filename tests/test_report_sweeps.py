@@ -100,7 +100,7 @@ def test_sweep_note_is_the_leaderboard_with_seeds_and_intervals(tmp_path):
     rows = [line for line in lines if line.startswith("| ") and line[2].isdigit()]
     assert rows[0].startswith("| 1 | loss=bce | 1 | 0.9000 | n/a | one seed |")
     low, high = t_interval(focal)
-    assert rows[1] == f"| 2 | loss=focal | 3 | {np.mean(focal):.4f} | {low:.4f} – {high:.4f} | best |"
+    assert rows[1] == f"| 2 | loss=focal | 3 | {np.mean(focal):.4f} | [{low:.4f}, {high:.4f}] | best |"
     assert rows[2].startswith("| 3 | loss=ce | 3 |") and len(rows) == 3
     assert any(line.startswith("Warning: 1 row(s) rest on one seed") for line in lines)
     assert f"imbalance-lab-report --experiment note --parent {parent}" in text and "ldam" not in text

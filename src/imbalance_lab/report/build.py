@@ -18,7 +18,8 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from imbalance_lab.errors import ImbalanceLabError
-from imbalance_lab.report import effects, plots, render, stats, summary, tables, tuning
+from imbalance_lab.report import plots, render, stats, summary, tables
+from imbalance_lab.report.effects import PairedGrid, paired_effects, paired_grid
 from imbalance_lab.report.runs import (
     ROLE_TAG,
     StudyRuns,
@@ -27,6 +28,8 @@ from imbalance_lab.report.runs import (
     load_runs,
     store_client,
 )
+from imbalance_lab.report.tuning import Tuning, selection_values
+from imbalance_lab.report.tuning import tune as tuned_by
 
 DEFAULT_HEATMAP = ("loss", "sampler")
 TOP_RECALL = 5
@@ -43,10 +46,10 @@ class Report:
     baseline: str | None
     leaderboard: pd.DataFrame
     effects: pd.DataFrame
-    grid: effects.PairedGrid | None
+    grid: PairedGrid | None
     friedman: stats.FriedmanResult
     wilcoxon: pd.DataFrame
-    tuning: tuning.Tuning | None = None
+    tuning: Tuning | None = None
     figures: dict[str, Path] = field(default_factory=dict)   # caption -> PNG
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -67,15 +70,15 @@ def compute(runs: StudyRuns, metric: str = "test/macro_f1", baseline_pairs: list
     base = tables.baseline_label(finished, columns, options, refs)
     board = tables.leaderboard(finished, runs.failed, columns, metric, base)
     data = data_column(finished)
-    paired = effects.paired_effects(finished, [c for c in columns if finished[c].nunique() > 1], metric, refs, data)
+    paired = paired_effects(finished, [c for c in columns if finished[c].nunique() > 1], metric, refs, data)
     pair = _heatmap_axes(columns, finished, heatmap_axes)
-    grid = effects.paired_grid(finished, columns, pair[0], pair[1], metric, refs, data) if pair else None
+    grid = paired_grid(finished, columns, pair[0], pair[1], metric, refs, data) if pair else None
     block_table = stats.blocks(finished, tables.combination_label(finished, columns), data, metric)
     report = Report(runs, metric, columns, options, refs, base, board, paired, grid, stats.friedman(block_table),
                     stats.wilcoxon_vs_baseline(block_table, base), notes=notes)
     if tune:
-        selection = tuning.selection_values(runs.uri, list(finished["run_id"]), select_on)
-        report.tuning = tuning.tune(finished, columns, tune, select_on, metric, refs, data, selection)
+        selection = selection_values(runs.uri, list(finished["run_id"]), select_on)
+        report.tuning = tuned_by(finished, columns, tune, select_on, metric, refs, data, selection)
     if base is None and columns:
         wanted = ", ".join(f"{c}={options[c]}" for c in columns if c in options)
         report.notes.append(f"No combination matches the baseline ({wanted}); the tests against it are "

@@ -321,7 +321,7 @@ def confusion_figure(panels: dict[str, tuple[list, np.ndarray]]):
     their rows and columns labelled with the classes' names."""
     longest = max((len(str(label)) for _, (labels, _) in panels.items() for label in labels), default=1)
     size = 4.6 + min(longest, 16) * 0.06
-    fig, axes = plt.subplots(1, len(panels), figsize=(size * len(panels), size), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(size * len(panels), size), squeeze=False, layout="constrained")
     for ax, (title, (labels, cm)) in zip(axes[0], panels.items(), strict=True):
         normalised = row_normalised(np.asarray(cm, dtype=float))
         k = len(labels)

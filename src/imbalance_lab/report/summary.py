@@ -78,7 +78,7 @@ def note_text(board: pd.DataFrame, metric: str, n_runs: int, warnings: list[str]
 def interval_text(low, high) -> str:
     if low is None or high is None or any(isinstance(v, float) and math.isnan(v) for v in (low, high)):
         return "n/a"
-    return f"{low:.4f} – {high:.4f}"
+    return f"[{low:.4f}, {high:.4f}]"
 
 
 def _number(value) -> str:

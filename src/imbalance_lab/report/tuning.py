@@ -79,6 +79,7 @@ def tune(finished: pd.DataFrame, columns: list[str], axis: str, select_on: str, 
     picked = (candidates.sort_values(["_score", "_other", "_order"], ascending=[False, True, True], kind="stable")
               .groupby(keys, sort=False).head(1))
     tried = candidates.groupby(keys)["_value"].nunique()
+    notes += _edge_note(picked["_value"], list(order), axis)
     table = _side_by_side(runs[runs["_value"] == reference], picked, tried, metric)
     if tried.nunique() > 1:
         notes.append(f"Unequal budgets: some combination/seed tried {tried.min()} value(s) of {axis}, others "
@@ -87,6 +88,18 @@ def tune(finished: pd.DataFrame, columns: list[str], axis: str, select_on: str, 
         ["combination", "data", "seed", "picked", "selection_value", metric, "run_id"]].reset_index(drop=True)
     effects = paired_effects(picked, remedy, metric, refs, picked["_data"]) if remedy else pd.DataFrame()
     return Tuning(axis, select_on, reference, remedy, table, picks, effects, notes)
+
+
+def _edge_note(picked: pd.Series, values: list[str], axis: str) -> list[str]:
+    """A numeric axis whose picks sit on the smallest or largest value tried may have its best
+    outside the values tried: then the tuning budget was not what it seems."""
+    if len(values) < 3 or any(natural_key(v)[0] for v in values):
+        return []
+    at_edge = int(picked.isin([values[0], values[-1]]).sum())
+    if not at_edge:
+        return []
+    return [f"{at_edge} of {len(picked)} pick(s) are the smallest or largest {axis} tried ({values[0]} or "
+            f"{values[-1]}): the best value may lie outside the values tried; widen them to be sure."]
 
 
 def _side_by_side(fixed: pd.DataFrame, picked: pd.DataFrame, tried: pd.Series, metric: str) -> pd.DataFrame:
