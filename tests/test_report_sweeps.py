@@ -4,6 +4,7 @@ counted once), where each report is logged, and the leaderboard a sweep puts on 
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -63,6 +64,7 @@ def test_two_sweeps_are_reported_as_one_with_duplicates_counted_once(two_sweeps,
     assert len(reports) == 1 and reports[0].info.run_id == report.logged_to
     run = reports[0]
     assert run.info.status == "FINISHED" and "mlflow.parentRunId" not in run.data.tags
+    assert run.data.tags["imbalance_lab.pid"] == str(os.getpid())    # what marks a killed process's runs KILLED
     assert {"report/report.json", "report/report.md", "report/report.html"} <= \
            {a.path for a in c.list_artifacts(run.info.run_id, "report")}
     assert json.loads((tmp_path / "out" / "report.json").read_text())["logged_to"] == run.info.run_id

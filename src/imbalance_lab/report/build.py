@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
+from imbalance_lab import tracking
 from imbalance_lab.errors import ImbalanceLabError
 from imbalance_lab.report import plots, render, stats, summary, tables
 from imbalance_lab.report.effects import PairedGrid, paired_effects, paired_grid
@@ -141,7 +142,8 @@ def logged_run(report: Report) -> Iterator[str]:
         return
     client = store_client(runs.uri)
     run_id = client.create_run(runs.experiment_id, run_name=f"report {time.strftime('%Y-%m-%d %H:%M:%S')}",
-                               tags={ROLE_TAG: "report", "report.scope": "experiment"}).info.run_id
+                               tags={**tracking.process_tags(),   # a killed report: KILLED by the next sweep
+                                     ROLE_TAG: "report", "report.scope": "experiment"}).info.run_id
     try:
         yield run_id
         sweeps = f"{runs.sweeps} sweep(s)" + (f" and {runs.outside_sweeps} run(s) outside any" if runs.outside_sweeps else "")
