@@ -25,6 +25,12 @@ def test_multirun_of_four_logs_the_contract(tmp_path, store):
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert len(children) == 4 and {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
+    # the answer at a glance in the UI: the leaderboard as the parent's description, the best scores as metrics
+    note = parents[0].data.tags["mlflow.note.content"]
+    assert "Leaderboard" in note and "loss=" in note and "sampler=" in note
+    best_run = max(r.data.metrics["test/macro_f1"] for r in children)
+    assert parents[0].data.metrics["best_run/test_macro_f1"] == best_run
+    assert parents[0].data.metrics["best/test_macro_f1"] <= best_run
     assert {(r.data.tags["loss"], r.data.tags["sampler"]) for r in children} == {
         ("ce", "none"), ("ce", "random_over"), ("bce", "none"), ("bce", "random_over")}
     for run in children:

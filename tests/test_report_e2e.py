@@ -31,7 +31,7 @@ def test_sweep_prints_the_report_command_and_it_writes_the_report(small_sweep):
 
     report_dir = folder / "reports" / "imbalance-lab"
     html = (report_dir / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 4 and "<table" in html
+    assert html.count("data:image/png;base64,") == 6 and "<table" in html
     assert "Friedman test over 4 combinations in 3 seed/dataset blocks" in html
     assert "with 3 pairs no p-value can go below 0.25" in html   # said plainly, not hidden
 
@@ -40,15 +40,23 @@ def test_sweep_prints_the_report_command_and_it_writes_the_report(small_sweep):
     runs = c.search_runs([exp.experiment_id])
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     parent = next(r for r in runs if r.data.tags.get("imbalance_lab.role") == "sweep")
+    report_run = next(r for r in runs if r.data.tags.get("imbalance_lab.role") == "report")
     # The leaderboard's mean for the baseline, recomputed from the runs themselves.
     base = [r.data.metrics["test/macro_f1"] for r in children
             if r.data.tags["loss"] == "ce" and r.data.tags["sampler"] == "none"]
     board = pd.read_csv(report_dir / "leaderboard.csv").set_index("combination")
     assert len(base) == 3 and abs(board.loc["loss=ce sampler=none", "mean"] - np.mean(base)) < 1e-12
     assert board["runs"].tolist() == [3, 3, 3, 3] and board.loc["loss=ce sampler=none", "baseline"]
-    logged = {a.path for a in c.list_artifacts(parent.info.run_id, "report")}
-    assert {"report/report.html", "report/report.md", "report/heatmap.png", "report/per_class_recall.png",
+    assert board["seeds"].tolist() == [3, 3, 3, 3] and board["ci_low"].lt(board["mean"]).all()
+    # The whole experiment's report is a run of its own in it (not under the sweep's parent run).
+    assert "mlflow.parentRunId" not in report_run.data.tags and not c.list_artifacts(parent.info.run_id, "report")
+    logged = {a.path for a in c.list_artifacts(report_run.info.run_id, "report")}
+    assert {"report/report.html", "report/report.md", "report/report.json", "report/heatmap.png",
+            "report/effects.png", "report/leaderboard.png", "report/per_class_recall.png",
             "report/confusion_matrices.png", "report/f1_vs_naive.png"} <= logged
+    # Every run logs val/macro_f1 per epoch (step = epoch): what --tune selects on.
+    history = c.get_metric_history(children[0].info.run_id, "val/macro_f1")
+    assert [m.step for m in history] == list(range(len(history))) and len(history) >= 2
 
 
 def _tensorflow_modules_loaded(folder, env) -> list[str]:

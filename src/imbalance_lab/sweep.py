@@ -180,6 +180,7 @@ class SweepCallback(Callback):
         print(summary_text(results))
         if info:
             print(leaderboard_text(info, results))
+            describe_in_mlflow(info, results)
             tracking.end_sweep(info, len(failed))
             print(f"\nBrowse the runs: {tracking.ui_command(info['uri'])}")
             print(f"Compare them (leaderboard over seeds, effects, tests, plots): "
@@ -209,6 +210,25 @@ def interrupted_message() -> str:
         log.debug("Could not count the finished runs: %s", err)
     return (f"interrupted; the {finished} run(s) this sweep finished are kept and the interrupted ones ended "
             f"KILLED; the same command resumes it, skipping what finished: {resume}")
+
+
+def describe_in_mlflow(info: dict, results: list[dict]) -> None:
+    """The sweep's parent run shows the answer in the MLflow UI: its leaderboard (top rows, seeds and
+    intervals) as the run's description, the best row's mean (`best/test_macro_f1`) and the best
+    single run's test macro-F1 (`best_run/test_macro_f1`) as its metrics."""
+    from imbalance_lab.report.summary import write_sweep_note
+
+    ids = [r["run_id"] for r in results if r["status"] in ("FINISHED", "SKIPPED") and r["run_id"]]
+    scores = [r["macro_f1"] for r in results if r.get("macro_f1") is not None]
+    try:
+        write_sweep_note(info["uri"], info["experiment_id"], info["run_id"], ids)
+        if ids:
+            frame = leaderboard_frame(info["uri"], info["experiment_id"], ids)
+            scores = frame["macro_f1"].dropna().tolist() or scores
+        if scores:
+            tracking.client_for(info["uri"]).log_metric(info["run_id"], "best_run/test_macro_f1", max(scores))
+    except Exception as err:  # the summary is printed already; the sweep still ends
+        log.warning("Could not write the sweep's leaderboard to its parent run: %s", err)
 
 
 def end_if_interrupted(info: dict) -> None:

@@ -15,12 +15,14 @@ TOP_PRINTED = 10
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="imbalance-lab-report",
-        description="Compare the runs of a study: leaderboard over seeds, main effect of each axis, Friedman "
-                    "and Wilcoxon-Holm tests against the baseline, plots. Writes report.md and report.html and "
-                    "logs them to the sweep's parent run.")
+        description="Compare the runs of a study: leaderboard over seeds with 95 %% intervals, paired effects of "
+                    "each axis, optionally each remedy at its tuned best (--tune), Friedman and Wilcoxon-Holm tests "
+                    "against the baseline, figures. Writes report.md, report.html and report.json and logs them to "
+                    "MLflow: a --parent report to that sweep's parent run, a whole-experiment report as a run of "
+                    "its own in the experiment.")
     p.add_argument("--experiment", default="imbalance-lab", help="MLflow experiment (the study's name)")
-    p.add_argument("--parent", help="only the runs of this sweep (its parent run id); default: the whole "
-                                    "experiment, logged to its latest sweep")
+    p.add_argument("--parent", help="only the runs of this sweep (its parent run id), logged to that run; "
+                                    "default: the whole experiment, every sweep, logged as a report run of its own")
     p.add_argument("--metric", default="test/macro_f1", help="metric to rank by (default test/macro_f1)")
     p.add_argument("--output", type=Path, help="folder for the report (default reports/<experiment>/)")
     p.add_argument("--tracking-uri", default=None,
@@ -28,7 +30,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", action="append", metavar="AXIS=OPTION",
                    help="the baseline's option on an axis (repeatable); default: every remedy off")
     p.add_argument("--heatmap", default="loss,sampler", metavar="ROWS,COLUMNS", help="the heatmap's two axes")
-    p.add_argument("--no-log", action="store_true", help="do not log the report to the parent run")
+    p.add_argument("--tune", metavar="AXIS", help="give every remedy the same tuning budget over this axis or "
+                                                  "hyperparameter (e.g. trainer.learning_rate): per combination and "
+                                                  "seed, the value with the best --select-on is picked and its test "
+                                                  "metric reported beside the fixed setting")
+    p.add_argument("--select-on", default="val/macro_f1", metavar="METRIC",
+                   help="validation metric --tune picks by, best epoch of each run (default val/macro_f1)")
+    p.add_argument("--no-log", action="store_true", help="do not log the report to MLflow")
     return p
 
 
@@ -43,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         uri = args.tracking_uri or default_tracking_uri()
         output = args.output or Path("reports") / args.experiment
         report = build(uri, args.experiment, output, args.parent, args.metric, args.baseline, heatmap,
-                       log=not args.no_log)
+                       log=not args.no_log, tune=args.tune, select_on=args.select_on)
     except ImbalanceLabError as err:
         print(f"imbalance-lab-report: {err}", file=sys.stderr)
         return 2
@@ -62,10 +70,20 @@ def command_line(experiment: str, uri: str) -> str:
 
 
 def summary(report, output: Path) -> str:
-    board = report.leaderboard.head(TOP_PRINTED).drop(columns=["baseline"])
+    from imbalance_lab.report.render import interval_columns
+
+    columns = ["rank", "combination", "seeds", "mean", "ci_low", "ci_high", "verdict"]
+    board = interval_columns(report.leaderboard.head(TOP_PRINTED)[columns])
     shown = board.to_string(index=False, float_format=lambda v: f"{v:.4f}")
-    logged = (f"Logged to the parent run {report.runs.parent_run_id} (artifacts under report/)."
-              if report.runs.parent_run_id else "No sweep parent run to log to.")
-    return (f"Leaderboard ({report.metric}, top {len(board)} of {len(report.leaderboard)}; "
-            f"baseline: {report.baseline or 'none'}):\n{shown}\n\n"
-            f"Report: {output / 'report.md'} and {output / 'report.html'}\n{logged}")
+    lines = [f"Leaderboard ({report.metric}, mean over seeds with 95 % t interval; top {len(board)} of "
+             f"{len(report.leaderboard)}; baseline: {report.baseline or 'none'}):", shown, *report.warnings]
+    if report.tuning:
+        t = report.tuning
+        tuned = interval_columns(t.table.head(TOP_PRINTED)[["rank", "combination", "fixed_mean", "seeds", "mean", "ci_low",
+                                                   "ci_high", "picked"]])
+        lines += ["", f"Tuned over {t.axis} on {t.select_on} (test {report.metric}; fixed = {t.axis}={t.reference}):",
+                  tuned.to_string(index=False, float_format=lambda v: f"{v:.4f}")]
+    logged = (f"Logged to MLflow run {report.logged_to} (artifacts under report/)." if report.logged_to
+              else "Not logged to MLflow (--no-log).")
+    lines += ["", f"Report: {output / 'report.md'}, {output / 'report.html'} and {output / 'report.json'}", logged]
+    return "\n".join(lines)

@@ -1,10 +1,12 @@
-"""The leaderboard (one row per combination of the varying axes) and the main effect of each axis."""
+"""The leaderboard (one row per combination of the varying axes, with intervals and verdicts), and
+what every axis is compared against (its reference value)."""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from imbalance_lab.errors import ImbalanceLabError
+from imbalance_lab.report import stats
 
 # "All remedies off": the study's baseline unless --baseline says otherwise.
 REMEDIES_OFF = {"loss": "ce", "bias_init": "zeros", "class_weight": "none", "sampler": "none",
@@ -62,17 +64,81 @@ def parse_baseline(pairs: list[str] | None, experiment: str | None = None) -> di
     return chosen
 
 
-def baseline_label(finished: pd.DataFrame, columns: list[str], baseline: dict[str, str]) -> str | None:
+def study_values(experiment: str | None, keys: list[str]) -> dict[str, str]:
+    """Each hyperparameter's value when nothing sweeps it (e.g. trainer.learning_rate=0.01 in the
+    quickstart study), as the run logs it: the config composed with the study on top. Keys the
+    config lacks (loss.gamma when the default loss is ce) are left out."""
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    from imbalance_lab.configs import compose
+    from imbalance_lab.paths import CONF_DIR
+
+    if not keys:
+        return {}
+    study = experiment and (CONF_DIR / "experiment" / f"{experiment}.yaml").is_file()
+    try:
+        cfg, _ = compose([f"+experiment={experiment}"] if study else [])
+    except Exception:  # a study file that no longer composes: the runs' most common values stand in
+        return {}
+    found = {}
+    for key in keys:
+        value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
+        if value is not None and not isinstance(value, DictConfig | ListConfig):
+            found[key] = str(value)
+    return found
+
+
+def own_columns(axis: str, columns: list[str]) -> list[str]:
+    """An axis and the hyperparameters swept within it (`loss` owns `loss.gamma`): what differs
+    between two of its values. A hyperparameter column owns only itself."""
+    if "." in axis:
+        return [axis]
+    return [axis] + [c for c in columns if c.startswith(axis + ".")]
+
+
+def references(finished: pd.DataFrame, columns: list[str], options: dict[str, str],
+               experiment: str | None = None) -> tuple[dict[str, str], list[str]]:
+    """The value each column is compared against: --baseline, else the remedy-off option or the
+    config's default (options), else the study's own hyperparameter value; when that value has no
+    run, the most common one (ties: the smallest). Returns the values and a note for each fallback."""
+    defaults = study_values(experiment, [c for c in columns if c not in options])
+    chosen, notes = {}, []
+    for column in columns:
+        present = finished[column].dropna().astype(str)
+        wanted = options.get(column, defaults.get(column))
+        if wanted is not None and wanted in set(present):
+            chosen[column] = wanted
+            continue
+        counts = present.value_counts()
+        if counts.empty:
+            continue
+        chosen[column] = sorted(counts.index[counts == counts.max()], key=natural_key)[0]
+        if wanted is not None:
+            notes.append(f"Reference for {column}: {chosen[column]} (its default {wanted} has no finished run).")
+    return chosen, notes
+
+
+def natural_key(value: str):
+    """Numbers in numeric order, before any text in text order."""
+    try:
+        return (0, float(value), "")
+    except (TypeError, ValueError):
+        return (1, 0.0, str(value))
+
+
+def baseline_label(finished: pd.DataFrame, columns: list[str], baseline: dict[str, str],
+                   refs: dict[str, str] | None = None) -> str | None:
     """The combination that is the baseline: it matches every baseline option on the columns that
-    vary (a swept hyperparameter with no baseline value: its most common value, then the first in
-    sorted order). None when no combination matches."""
+    vary, and each swept hyperparameter's reference where it has one (a run without the param,
+    e.g. loss.gamma under ce, matches). None when no combination matches."""
     if finished.empty:
         return None
     labels = combination_label(finished, columns)
     keep = pd.Series(True, index=finished.index)
     for column in columns:
-        if column in baseline:
-            keep &= finished[column].astype(str) == str(baseline[column])
+        wanted = baseline.get(column, (refs or {}).get(column))
+        if wanted is not None:
+            keep &= finished[column].isna() | (finished[column].astype(str) == str(wanted))
     if not keep.any():
         return None
     counts = labels[keep].value_counts()
@@ -81,22 +147,24 @@ def baseline_label(finished: pd.DataFrame, columns: list[str], baseline: dict[st
 
 def leaderboard(finished: pd.DataFrame, failed: pd.DataFrame, columns: list[str], metric: str,
                 baseline: str | None) -> pd.DataFrame:
-    """One row per combination: mean and std of `metric` over its runs (seeds x datasets), the
-    number of seeds, the difference from the baseline's mean, the naive macro-F1, how many runs
-    collapsed to (almost) one class, how many failed. Best mean first."""
+    """One row per combination: its rank by mean `metric`, the number of seeds and runs (seeds x
+    datasets), the mean with its 95 % t interval over the runs, whether it can be told apart from
+    the best (verdict), the std, the naive macro-F1, how many runs collapsed to (almost) one class,
+    how many failed. Best mean first."""
     if metric not in finished.columns:
         known = sorted(c for c in finished.columns if "/" in c)
         raise ImbalanceLabError(f"No run has the metric {metric!r}; pass --metric with one of {known}.")
     runs = finished.assign(combination=combination_label(finished, columns))
     grouped = runs.groupby("combination", sort=False)
+    intervals = grouped[metric].apply(lambda v: stats.t_interval(v.to_numpy()))
     table = pd.DataFrame({
-        "mean": grouped[metric].mean(),
-        "std": grouped[metric].std(ddof=1),
         "seeds": grouped["seed"].nunique(),
-        "runs": grouped.size(),
+        "runs": grouped[metric].count(),
+        "mean": intervals.map(lambda i: i.mean),
+        "ci_low": intervals.map(lambda i: i.low),
+        "ci_high": intervals.map(lambda i: i.high),
+        "std": grouped[metric].std(ddof=1),
     })
-    base_mean = table["mean"].get(baseline, float("nan")) if baseline else float("nan")
-    table["delta"] = table["mean"] - base_mean
     table["naive"] = grouped[NAIVE_METRIC].mean() if NAIVE_METRIC in runs.columns else float("nan")
     table["collapsed"] = grouped["collapsed"].sum().astype(int)
     if KERAS_ACCURACY in runs.columns:  # what metrics=['accuracy'] would have shown (issue: the 83 % illusion)
@@ -107,31 +175,42 @@ def leaderboard(finished: pd.DataFrame, failed: pd.DataFrame, columns: list[str]
     table["failed"] = 0
     for label, count in failed_counts.items():  # a combination whose every run failed still gets a row
         table.loc[label, "failed"] = int(count)
-    table["failed"] = table["failed"].astype(int)
-    table["runs"] = table["runs"].fillna(0).astype(int)
-    table["seeds"] = table["seeds"].fillna(0).astype(int)
-    table["collapsed"] = table["collapsed"].fillna(0).astype(int)
+    for column in ("failed", "runs", "seeds", "collapsed"):
+        table[column] = table[column].fillna(0).astype(int)
     table["baseline"] = table.index == baseline
-    table = table.sort_values("mean", ascending=False, na_position="last")
     table.index.name = "combination"
-    return table.reset_index()
+    return ranked(table.reset_index())
 
 
-def main_effects(finished: pd.DataFrame, axes: list[str], metric: str) -> pd.DataFrame:
-    """For each option of each varying axis: the mean metric over every run that has it (whatever
-    the other axes), and its rank within the axis (1 = best)."""
-    rows = []
-    for axis in axes:
-        means = finished.groupby(axis)[metric].agg(["mean", "size"])
-        ranks = means["mean"].rank(ascending=False, method="min").astype(int)
-        for option, row in means.iterrows():
-            rows.append({"axis": axis, "option": str(option), "mean": row["mean"], "runs": int(row["size"]),
-                         "rank": int(ranks[option])})
-    frame = pd.DataFrame(rows, columns=["axis", "option", "mean", "runs", "rank"])
-    return frame.sort_values(["axis", "rank"], key=lambda s: s.map(axes.index) if s.name == "axis" else s,
-                             ignore_index=True)
+def ranked(table: pd.DataFrame, mean: str = "mean", low: str = "ci_low", high: str = "ci_high",
+           seeds: str = "seeds") -> pd.DataFrame:
+    """Sorted by mean, best first, with a `rank` (ties share one) and a `verdict` against the best
+    row that has an interval and more than one seed: `best`, `not distinguishable` (the intervals
+    overlap), `below the best`, `one seed` (no interval to compare), `no finished run`."""
+    table = table.sort_values(mean, ascending=False, na_position="last", kind="stable").reset_index(drop=True)
+    rank = table[mean].rank(ascending=False, method="min")
+    comparable = table[table[low].notna() & (table[seeds] > 1)]
+    best = comparable.index[0] if not comparable.empty else None
+
+    def verdict(i: int, row) -> str:
+        if pd.isna(row[mean]):
+            return "no finished run"
+        if row[seeds] <= 1 or pd.isna(row[low]):
+            return "one seed" if row[seeds] <= 1 else "one run"
+        if i == best:
+            return "best"
+        return "not distinguishable" if row[high] >= table.loc[best, low] else "below the best"
+
+    table.insert(0, "rank", rank.astype("Int64"))
+    table.insert(list(table.columns).index(high) + 1, "verdict", [verdict(i, row) for i, row in table.iterrows()])
+    return table
 
 
-def two_axis_means(finished: pd.DataFrame, rows: str, columns: str, metric: str) -> pd.DataFrame:
-    """Mean metric for each (rows option, columns option): the heatmap's numbers."""
-    return finished.pivot_table(index=rows, columns=columns, values=metric, aggfunc="mean")
+def one_seed_warning(table: pd.DataFrame, name: str = "combination", seeds: str = "seeds") -> str | None:
+    """One line naming the rows that rest on a single seed, or None."""
+    single = table.loc[table[seeds] == 1, name].tolist()
+    if not single:
+        return None
+    shown = ", ".join(f"`{s}`" for s in single[:5]) + (f" and {len(single) - 5} more" if len(single) > 5 else "")
+    return (f"Warning: {len(single)} row(s) rest on one seed, so their mean has no interval and their rank is not "
+            f"evidence: {shown}. Run more seeds, e.g. `seed=0,1,2`.")
