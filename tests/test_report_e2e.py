@@ -6,6 +6,7 @@ import os
 import re
 import shlex
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -29,7 +30,7 @@ def test_sweep_prints_the_report_command_and_it_writes_the_report(small_sweep):
     assert proc.returncode == 0, proc.stderr
     assert _tensorflow_modules_loaded(folder, env) == []
 
-    report_dir = folder / "reports" / "imbalance-lab"
+    report_dir = Path(os.environ["IMBALANCE_LAB_OUTPUT"]) / "reports" / "imbalance-lab"  # one place for outputs
     html = (report_dir / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 6 and "<table" in html
     assert "Friedman test over 4 combinations in 3 seed/dataset blocks" in html

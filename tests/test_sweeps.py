@@ -457,3 +457,19 @@ def test_slurm_launcher_config_composes():
         cfg = compose("config", overrides=["hydra/launcher=slurm", "tracking=server"], return_hydra_config=True)
     assert cfg.hydra.launcher._target_.endswith("SlurmLauncher")
     assert cfg.hydra.launcher.cpus_per_task == 4 and cfg.hydra.launcher.timeout_min == 60
+
+
+def test_a_sweep_counts_its_jobs_and_estimates_the_time_left():
+    """The grid of a study and the command line's sweeps, as the basic sweeper expands them."""
+    from omegaconf import OmegaConf
+
+    from imbalance_lab.sweep import count_jobs, sweep_progress
+
+    config = OmegaConf.create({"hydra": {"sweeper": {"params": {"loss": "ce,bce,focal", "sampler": "none,smote"}},
+                                         "overrides": {"task": ["sampler=none", "seed=range(4)", "trainer.epochs=3"]}}})
+    assert count_jobs(config) == 3 * 1 * 4
+    config.hydra.overrides.task = ["sampler=glob(smote*)"]  # not countable without Hydra's config loader
+    assert count_jobs(config) is None
+    note = sweep_progress({"n_jobs": 10, "started": time.time() - 60}, job_number=1)
+    assert note(0.0).startswith("job 2/10, about ") and "min of the sweep left" in note(0.5)
+    assert sweep_progress({"n_jobs": None, "started": 0}, 0) is None

@@ -27,6 +27,10 @@ def _task(cfg: DictConfig):
 def main() -> None:
     from imbalance_lab.configs import check_overrides
 
+    if "--quiet" in sys.argv:  # no progress lines while runs train (also in a sweep's worker processes)
+        sys.argv.remove("--quiet")
+        os.environ["IMBALANCE_LAB_QUIET"] = "1"
+
     problem = check_overrides(sys.argv[1:])
     if problem:
         print(f"imbalance-lab: {problem}", file=sys.stderr)

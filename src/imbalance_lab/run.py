@@ -49,9 +49,10 @@ class JobResult:
     macro_f1: float | None = None
 
 
-def train_and_evaluate(cfg: DictConfig, on_epoch=None, name: str = "") -> RunOutput:
+def train_and_evaluate(cfg: DictConfig, on_epoch=None, name: str = "", progress_note=None) -> RunOutput:
     """load -> split -> scale -> resample train -> class weights -> model + bias -> loss -> fit ->
-    predict test -> decide -> evaluate. `on_epoch(row)` receives each epoch's curves."""
+    predict test -> decide -> evaluate. `on_epoch(row)` receives each epoch's curves;
+    `progress_note(fraction of the run done)` adds to the progress lines (a sweep's position)."""
     from imbalance_lab.models import build_model
     from imbalance_lab.remedies.bias import class_priors
     from imbalance_lab.remedies.losses import activate
@@ -68,7 +69,7 @@ def train_and_evaluate(cfg: DictConfig, on_epoch=None, name: str = "") -> RunOut
     loss_fn = call_target(cfg.loss, activation=activation, class_counts=counts)
     fitted = fit(model, loss_fn, train.X, train.y, sample_weights(class_weights, train.y),
                  data.X_val, data.y_val, data.n_classes, cfg.trainer, batch_source=train.batch_source,
-                 on_epoch=on_epoch, name=name)
+                 on_epoch=on_epoch, name=name, progress_note=progress_note)
     val_logits, test_logits = predict_logits(model, data.X_val), predict_logits(model, data.X_test)
     rule = call_target(cfg.decision).fit(val_logits, data.y_val, class_priors(counts), activation)
     y_pred = rule.predict(test_logits)
@@ -81,7 +82,7 @@ def train_and_evaluate(cfg: DictConfig, on_epoch=None, name: str = "") -> RunOut
                      fitted, rule.summary(data.labels), evaluation, getattr(loss_fn, "details", {}))
 
 
-def execute(cfg: DictConfig, choices: dict[str, str], parent: dict | None = None) -> JobResult:
+def execute(cfg: DictConfig, choices: dict[str, str], parent: dict | None = None, progress_note=None) -> JobResult:
     """Skip if this config already FINISHED; else train in an MLflow run that always ends.
     Exceptions of the recipe propagate, after the run has ended FAILED (or KILLED on Ctrl-C)."""
     key, name = run_key(cfg), run_name(choices, cfg.seed)
@@ -97,7 +98,7 @@ def execute(cfg: DictConfig, choices: dict[str, str], parent: dict | None = None
     run = tracking.ChildRun(cfg.tracking.uri, exp_id, name, tags, flat_params(cfg, choices))
     current_run[0] = run
     try:
-        output = train_and_evaluate(cfg, on_epoch=run.log_epoch, name=name)
+        output = train_and_evaluate(cfg, on_epoch=run.log_epoch, name=name, progress_note=progress_note)
         findings = doctor.lint_config(cfg, choices, output.data) + doctor.after_training(
             output.data, output.evaluation, output.fitted.history)
         payload = run_payload(cfg, output, findings, dataset_name(cfg, choices))

@@ -49,7 +49,8 @@ def run_job(cfg: DictConfig):
         if not multirun:
             tracking.check_store(cfg.tracking.uri)
             _mark_orphans(cfg)
-        result = execute(cfg, choices_from_hydra(), parent)
+        note = sweep_progress(parent, hydra_cfg.job.num) if multirun else None
+        result = execute(cfg, choices_from_hydra(), parent, progress_note=note)
     except ImbalanceLabError as err:
         result = JobResult("FAILED", None, "", "", reason=str(err))
     except Exception as err:  # a failing job never takes the sweep down
@@ -67,6 +68,39 @@ def run_job(cfg: DictConfig):
         print(f"Run logged to {cfg.tracking.uri}, experiment '{cfg.tracking.experiment}'. "
               f"Browse it: {tracking.ui_command(cfg.tracking.uri)}")
     return result.status
+
+
+def count_jobs(config: DictConfig) -> int | None:
+    """The number of jobs the basic sweeper makes of the study's grid and the command line's sweeps
+    (None when a sweep cannot be counted here, e.g. a glob)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    overrides = {str(k): f"{k}={v}" for k, v in (config.hydra.sweeper.get("params") or {}).items()}
+    overrides |= {o.split("=", 1)[0]: o for o in config.hydra.overrides.task}
+    total = 1
+    try:
+        for override in OverridesParser.create().parse_overrides(list(overrides.values())):
+            if override.is_sweep_override():
+                total *= len(list(override.sweep_string_iterator()))
+    except Exception:  # noqa: BLE001 - an uncountable sweep only loses its time estimate
+        return None
+    return total
+
+
+def sweep_progress(parent: dict | None, job_number: int):
+    """For a job of a sweep whose size is known: its position and the sweep's time left, estimated
+    from the time the sweep has taken so far (for progress lines)."""
+    if not parent or not parent.get("n_jobs"):
+        return None
+    total, started = int(parent["n_jobs"]), float(parent["started"])
+
+    def note(run_done: float) -> str:
+        done = min(job_number + run_done, total)
+        left = (time.time() - started) / done * (total - done) if done > 0 else float("nan")
+        estimate = f", about {left / 60:.1f} min of the sweep left" if left == left else ""
+        return f"job {job_number + 1}/{total}{estimate}"
+
+    return note
 
 
 def write_result(path: Path, result, parent: dict | None, overrides: str) -> None:
@@ -167,6 +201,8 @@ class SweepCallback(Callback):
                   f"({type(err).__name__}: {err}); check tracking.uri and that the store is reachable.",
                   file=sys.stderr)
             sys.exit(1)
+        info["n_jobs"] = count_jobs(config)
+        tracking.write_parent(sweep_dir, info)
         log.info("Sweep parent run %s in experiment '%s' at %s", info["run_id"], config.tracking.experiment,
                  config.tracking.uri)
         _sweeps.append(info)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -104,9 +105,10 @@ class Progress(keras.callbacks.Callback):
     batches done, the last epoch's losses and validation macro-F1, and the time left if every
     epoch runs (early stopping may end it sooner)."""
 
-    def __init__(self, epochs: int, result: TrainResult, name: str = "", every: float | None = None):
+    def __init__(self, epochs: int, result: TrainResult, name: str = "", every: float | None = None,
+                 note: Callable[[float], str] | None = None):
         super().__init__()
-        self.epochs, self.result, self.name = int(epochs), result, name
+        self.epochs, self.result, self.name, self.note = int(epochs), result, name, note
         self.every = PROGRESS_SECONDS if every is None else every
 
     def on_train_begin(self, logs=None):
@@ -126,14 +128,17 @@ class Progress(keras.callbacks.Callback):
 
     def _line(self, where: str) -> None:
         now = time.monotonic()
+        self.last = now
+        if os.environ.get("IMBALANCE_LAB_QUIET"):  # imbalance-lab --quiet
+            return
         done = len(self.result.history)
         last = self.result.history[-1] if done else None
         scores = (f"  train/loss {last['train/loss']:.4f}  val/loss {last['val/loss']:.4f}  "
                   f"val/macro_f1 {last['val/macro_f1']:.4f}" if last else "")
         left = (now - self.start) / done * (self.epochs - done) if done else float("nan")
         eta = f"  at most {_duration(left)} left" if math.isfinite(left) else ""
-        log.info("%s%s%s%s", f"{self.name}: " if self.name else "", where, scores, eta)
-        self.last = now
+        sweep = f"  ({self.note(done / self.epochs)})" if self.note else ""
+        log.info("%s%s%s%s%s", f"{self.name}: " if self.name else "", where, scores, eta, sweep)
 
 
 def _duration(seconds: float) -> str:
@@ -141,14 +146,15 @@ def _duration(seconds: float) -> str:
 
 
 def fit(model: keras.Model, loss_fn, X, y, sample_weight, X_val, y_val, n_classes: int, cfg: DictConfig,
-        batch_source=None, on_epoch: Callable[[dict], None] | None = None, name: str = "") -> TrainResult:
+        batch_source=None, on_epoch: Callable[[dict], None] | None = None, name: str = "",
+        progress_note: Callable[[float], str] | None = None) -> TrainResult:
     """Fit on the (resampled) training split with Keras's `Model.fit`; returns the history, and the
     best weights (by validation macro-F1) are restored into `model`. `batch_source(X, Y,
     sample_weight, batch_size)` replaces shuffled batches with its own (sampler=balanced_batch); a
     loss may bring epoch callbacks in `loss_fn.callbacks` (LDAM's deferred re-weighting)."""
     result = TrainResult(model=model)
     stopper = MacroF1EarlyStopping(X_val, y_val, loss_fn, n_classes, cfg.patience, result, on_epoch)
-    callbacks = [*getattr(loss_fn, "callbacks", ()), stopper, Progress(cfg.epochs, result, name)]
+    callbacks = [*getattr(loss_fn, "callbacks", ()), stopper, Progress(cfg.epochs, result, name, note=progress_note)]
     model.compile(optimizer=make_optimizer(cfg), loss=loss_fn,
                   steps_per_execution=int(cfg.get("steps_per_execution", 1)),
                   jit_compile=bool(cfg.get("jit_compile", False)))

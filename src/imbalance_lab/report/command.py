@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from imbalance_lab.errors import ImbalanceLabError
-from imbalance_lab.paths import default_tracking_uri
+from imbalance_lab.paths import default_tracking_uri, output_root
 
 TOP_PRINTED = 10
 
@@ -24,7 +24,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--parent", help="only the runs of this sweep (its parent run id), logged to that run; "
                                     "default: the whole experiment, every sweep, logged as a report run of its own")
     p.add_argument("--metric", default="test/macro_f1", help="metric to rank by (default test/macro_f1)")
-    p.add_argument("--output", type=Path, help="folder for the report (default reports/<experiment>/)")
+    p.add_argument("--output", type=Path, help="folder for the report (default <project>/reports/<experiment>/, or "
+                                                     "$IMBALANCE_LAB_OUTPUT/reports/<experiment>/)")
     p.add_argument("--tracking-uri", default=None,
                    help="MLflow store (default $MLFLOW_TRACKING_URI, else sqlite:///<project>/mlflow.db)")
     p.add_argument("--baseline", action="append", metavar="AXIS=OPTION",
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         if len(heatmap) != 2:
             raise ImbalanceLabError(f"--heatmap {args.heatmap!r} must name two axes; write e.g. --heatmap loss,sampler.")
         uri = args.tracking_uri or default_tracking_uri()
-        output = args.output or Path("reports") / args.experiment
+        output = args.output or output_root() / "reports" / args.experiment
         report = build(uri, args.experiment, output, args.parent, args.metric, args.baseline, heatmap,
                        log=not args.no_log, tune=args.tune, select_on=args.select_on)
     except ImbalanceLabError as err:
