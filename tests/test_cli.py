@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 
@@ -25,6 +27,9 @@ def test_multirun_of_four_logs_the_contract(tmp_path, store):
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert len(children) == 4 and {r.data.tags["mlflow.parentRunId"] for r in children} == {parents[0].info.run_id}
+    # one place for outputs, whatever the folder the command started in
+    assert Path(parents[0].data.tags["sweep.dir"]).is_relative_to(os.environ["IMBALANCE_LAB_OUTPUT"])
+    assert not (tmp_path / "multirun").exists() and not (tmp_path / "outputs").exists()
     # the answer at a glance in the UI: the leaderboard as the parent's description, the best scores as metrics
     note = parents[0].data.tags["mlflow.note.content"]
     assert "Leaderboard" in note and "loss=" in note and "sampler=" in note
