@@ -37,6 +37,7 @@ SIGNAL_MARGIN = 0.05        # macro-F1 a probe must gain over the better of naiv
 PARADOX_MARGIN = 0.02       # macro-F1 within this of naive while accuracy looks fine
 IMBALANCE_RATIO = 3.0       # largest / smallest training class
 PROBE_MAX_ROWS = 5000       # the signal probe subsamples larger data so that it takes seconds
+SLOW_SAMPLER_SECONDS = 120  # a resampling estimated to take longer than this (remedies/neighbors.py) is a finding
 
 REMEDY_AXES = ("activation", "loss", "bias_init", "class_weight", "sampler", "decision")
 # Samplers whose default strategy equalises every class count of the training split.
@@ -209,7 +210,8 @@ def _double_corrections(cfg: DictConfig, choices: dict[str, str]) -> list[Findin
 # -- the data --------------------------------------------------------------------------------------
 
 def data_findings(data, cfg: DictConfig, choices: dict[str, str]) -> list[Finding]:
-    return [_class_counts(data), _label_shift(data), *_sampler_too_small(data, cfg, choices)]
+    return [_class_counts(data), _label_shift(data), *_sampler_too_small(data, cfg, choices),
+            *_slow_sampler(data, cfg, choices)]
 
 
 def _class_counts(data) -> Finding:
@@ -284,6 +286,33 @@ def _sampler_too_small(data, cfg: DictConfig, choices: dict[str, str]) -> list[F
             "class_weight=balanced keeps every row.", {"kept_rows": kept, "train_rows": int(train.sum())},
         )]
     return []
+
+
+def _slow_sampler(data, cfg: DictConfig, choices: dict[str, str]) -> list[Finding]:
+    """A kNN sampler whose neighbour search will take minutes on this training split, and the override
+    that makes it fast (estimates: remedies/neighbors.estimated_seconds)."""
+    from imbalance_lab.remedies import neighbors
+
+    node = cfg.get("sampler") or {}
+    if node.get("neighbors") is None:
+        return []
+    train, n_features = data.class_counts("train"), int(np.prod(data.X_train.shape[1:]))
+    how = neighbors.resolve(str(node.neighbors), int(train.sum()))
+    sampler = str(node.get("_target_")).rsplit(".", 1)[-1]
+    seconds = {h: neighbors.estimated_seconds(sampler, train, n_features, h) for h in ("exact", "approximate")}
+    if seconds[how] is None or seconds[how] <= SLOW_SAMPLER_SECONDS:
+        return []
+    faster = how == "exact" and seconds["approximate"] <= SLOW_SAMPLER_SECONDS
+    return [Finding(
+        "warning", "slow_sampler",
+        f"sampler={choices.get('sampler')} with neighbors={how} on {int(train.sum()):,} training rows x {n_features} "
+        f"features will take about {seconds[how] / 60:.0f} minutes to resample (its neighbour searches, estimated "
+        f"on 2 cores); with neighbors=approximate about {seconds['approximate']:.0f} s.",
+        "sampler.neighbors=approximate (or auto)." if faster else
+        "sampler=random_over or class_weight=balanced, which need no neighbour search.",
+        {"sampler": sampler, "neighbors": how, "estimated_seconds": seconds, "train_rows": int(train.sum()),
+         "features": n_features},
+    )]
 
 
 # -- the signal probe ------------------------------------------------------------------------------

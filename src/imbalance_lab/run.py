@@ -131,9 +131,9 @@ def run_payload(cfg: DictConfig, out: RunOutput, findings, dataset: str) -> trac
     artifacts, and the training rows as an MLflow dataset input (the UI's Dataset column)."""
     ev, data = out.evaluation, out.data
     return tracking.RunPayload(
-        metrics={**ev.metrics, "dataset.imbalance_ratio": data.imbalance_ratio},
-        params={f"dataset.class_counts.{split}": json.dumps(dict(zip(data.labels, data.class_counts(split).tolist())))
-                for split in ("train", "val", "test")},
+        metrics={**ev.metrics, "dataset.imbalance_ratio": data.imbalance_ratio, **out.train.logged_metrics},
+        params={**{f"dataset.class_counts.{split}": json.dumps(dict(zip(data.labels, data.class_counts(split).tolist())))
+                   for split in ("train", "val", "test")}, **out.train.logged_params},
         tags={"collapsed": str(ev.collapsed).lower(), "dataset.fingerprint": data.fingerprint,
               "doctor.warnings": doctor.warning_codes(findings)},
         texts={"confusion_matrix.json": _json({"labels": list(data.labels), "matrix": ev.confusion.tolist(),

@@ -1,12 +1,14 @@
 """Resampling of the training split (the `sampler` axis), with imbalanced-learn samplers.
 
 A sampler option is an imbalanced-learn estimator config (`_target_` plus its parameters); the
-run passes its seed as `random_state`. Validation and test never reach this module.
+run passes its seed as `random_state`. A kNN sampler's `neighbors` key (exact | approximate | auto)
+says how its neighbours are searched (neighbors.py). Validation and test never reach this module.
 """
 
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,6 +17,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from imbalance_lab.errors import ImbalanceLabError
+from imbalance_lab.remedies import neighbors
 
 
 @dataclass
@@ -26,25 +29,69 @@ class Resampled:
     method: str
     note: str = ""
     batch_source: Callable | None = None  # balanced_batch: draws the training batches (training.fit)
+    neighbors: str = ""   # how a kNN sampler searched its neighbours: exact | approximate ("" for the others)
+    seconds: float = 0.0  # wall time of the fit_resample that made these rows (a cache hit: of the run that did)
+
+    @property
+    def logged_params(self) -> dict[str, str]:
+        """The run's param for what `sampler.neighbors` (maybe auto) resolved to."""
+        return {"resample.neighbors": self.neighbors} if self.neighbors else {}
+
+    @property
+    def logged_metrics(self) -> dict[str, float]:
+        return {"resample/seconds": self.seconds}
 
 
-def make_sampler(sampler_cfg: DictConfig, seed: int):
-    """The configured sampler, or None for `sampler=none`."""
+def make_sampler(sampler_cfg: DictConfig, seed: int, n_rows: int = 0):
+    """The configured sampler, or None for `sampler=none`; a kNN sampler's neighbours estimators
+    follow `sampler.neighbors` resolved for a training split of n_rows (neighbors.resolve)."""
     if sampler_cfg is None or not sampler_cfg.get("_target_"):
         return None
     params = OmegaConf.to_container(sampler_cfg, resolve=True)
+    choice = neighbors_choice(params, n_rows)
+    params.pop("neighbors", None)
     target = params.pop("_target_")
     sampler_cls = _resolve(target)
     if "random_state" in inspect.signature(sampler_cls).parameters:
         params["random_state"] = seed
+    if choice == "approximate":
+        target, params = _approximate(target, params, seed)
     try:
         return instantiate({"_target_": target, **params}, _convert_="all")  # plain dicts and lists, as imblearn expects
     except Exception as err:
         raise ImbalanceLabError(f"The sampler {target} rejected its parameters {params}: {err}") from None
 
 
-def resample(sampler, X: np.ndarray, y: np.ndarray, labels: tuple[str, ...]) -> Resampled:
-    """Resample (X, y); images are flattened for the sampler and reshaped back."""
+def neighbors_choice(sampler_params: dict | DictConfig | None, n_rows: int) -> str:
+    """`exact` or `approximate` for a kNN sampler's config on n_rows training rows, "" for a sampler
+    without neighbours (its `neighbors` key is absent)."""
+    choice = (sampler_params or {}).get("neighbors")
+    return "" if choice is None else neighbors.resolve(str(choice), n_rows)
+
+
+def _approximate(target: str, params: dict, seed: int) -> tuple[str, dict]:
+    """The sampler's config with every neighbour parameter (inner samplers' too) replaced by an
+    ApproximateNeighbors config asking for as many neighbours as imbalanced-learn would, and
+    TomekLinks by ApproximateTomekLinks."""
+    name = target.rsplit(".", 1)[-1]
+    if name == neighbors.TOMEK:
+        target, params = f"{neighbors.__name__}.ApproximateTomekLinks", {**params, "random_state": seed}
+    for param, extra in neighbors.NEIGHBOUR_PARAMS.get(name, {}).items():
+        k = params.get(param, inspect.signature(_resolve(target)).parameters[param].default)
+        if isinstance(k, int):
+            params[param] = {"_target_": f"{neighbors.__name__}.ApproximateNeighbors",
+                             "n_neighbors": k + extra, "random_state": seed}
+    for inner in INNER_SAMPLERS:
+        node = params.get(inner)
+        if isinstance(node, dict) and node.get("_target_"):
+            inner_target, inner_params = _approximate(node["_target_"], {k: v for k, v in node.items() if k != "_target_"}, seed)
+            params[inner] = {"_target_": inner_target, **inner_params}
+    return target, params
+
+
+def resample(sampler, X: np.ndarray, y: np.ndarray, labels: tuple[str, ...], neighbors_used: str = "") -> Resampled:
+    """Resample (X, y); images are flattened for the sampler and reshaped back. `neighbors_used`:
+    how the sampler searches neighbours (for the record)."""
     k = len(labels)
     before = np.bincount(y, minlength=k).tolist()
     if sampler is None:
@@ -55,13 +102,16 @@ def resample(sampler, X: np.ndarray, y: np.ndarray, labels: tuple[str, ...]) -> 
                          batch_source=sampler.batches)
     _check_neighbours(sampler, before, labels)
     flat = X.reshape(len(X), -1)
+    start = time.perf_counter()
     try:
         X_res, y_res = sampler.fit_resample(flat, y)
     except ValueError as err:
         raise ImbalanceLabError(f"{type(sampler).__name__} failed on the training split: {err}") from None
+    seconds = time.perf_counter() - start
     X_res = np.asarray(X_res, dtype="float32").reshape((-1, *X.shape[1:]))
     y_res = np.asarray(y_res)
-    return Resampled(X_res, y_res, before, np.bincount(y_res, minlength=k).tolist(), type(sampler).__name__)
+    return Resampled(X_res, y_res, before, np.bincount(y_res, minlength=k).tolist(), type(sampler).__name__,
+                     neighbors=neighbors_used, seconds=seconds)
 
 
 # Neighbour parameters that are fitted within one class, so the smallest class bounds them:
@@ -90,6 +140,8 @@ def _check_neighbours(sampler, counts, labels, prefix: str = "sampler") -> None:
     smallest = int(np.argmin(counts))
     for param, extra in CLASS_BOUND_NEIGHBOURS.get(name, ()):
         k = getattr(sampler, param, None)
+        if isinstance(k, neighbors.ApproximateNeighbors):   # it asks for the k + extra neighbours itself
+            k = k.n_neighbors - neighbors.NEIGHBOUR_PARAMS[name][param]
         if not isinstance(k, int | np.integer) or counts[smallest] >= k + extra:
             continue
         relation = "more than" if extra else "at least"
