@@ -53,7 +53,7 @@ TOMEK = "TomekLinks"
 
 # What the doctor's estimate assumes, in multiply-adds per second on 2 cores: imbalanced-learn's
 # exact brute-force search (its SMOTE and BorderlineSMOTE at 269,501 x 157 in issue 25: 39-47 G/s)
-# and the index's scan, which reads each candidate row from memory (bench_samplers.py: ~5 G/s).
+# and the index's scan, which reads each candidate row from memory (~5 G/s measured on seed002_profile).
 EXACT_MACS_PER_SECOND = 4.0e10
 SCAN_MACS_PER_SECOND = 5.0e9
 
