@@ -174,8 +174,8 @@ def test_class_too_small_check_sees_through_the_estimator():
                  X[:132], np.repeat([0, 1, 2], [80, 40, 12]), LABELS)
 
 
-def test_the_cache_keeps_exact_and_approximate_apart():
-    resample_cache.clear()
+def test_the_cache_keeps_exact_and_approximate_apart(tmp_path, monkeypatch):
+    monkeypatch.setenv("IMBALANCE_LAB_CACHE", str(tmp_path))
     before = resample_cache.computed["count"]
     runs = {nb: resample_cache.cached_resample(compose(["sampler=enn", f"sampler.neighbors={nb}"])[0].sampler, 0,
                                                NOISE, NOISE_Y, LABELS, "noise") for nb in ("exact", "approximate")}
@@ -183,7 +183,10 @@ def test_the_cache_keeps_exact_and_approximate_apart():
     assert runs["exact"].neighbors == "exact" and runs["approximate"].neighbors == "approximate"
     assert runs["exact"].counts_after != runs["approximate"].counts_after
     assert runs["approximate"].seconds > 0
-    resample_cache.clear()
+    again = resample_cache.cached_resample(compose(["sampler=enn", "sampler.neighbors=approximate"])[0].sampler, 0,
+                                           NOISE, NOISE_Y, LABELS, "noise")
+    assert resample_cache.computed["count"] == before + 2 and again.neighbors == "approximate"
+    assert again.seconds == runs["approximate"].seconds   # the seconds of the run that computed the rows
 
 
 @pytest.mark.slow
