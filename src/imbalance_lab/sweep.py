@@ -160,6 +160,7 @@ def limit_tf_threads(threads: int | None) -> None:
     (a reused joblib worker keeps the pools of its first job, which had the same setting)."""
     if threads is None:
         return
+    os.environ["OMP_NUM_THREADS"] = str(threads)  # faiss's OpenMP (approximate neighbours) reads it at its first search
     if "tensorflow" not in sys.modules:
         os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = str(threads)
         return
