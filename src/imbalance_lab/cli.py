@@ -52,8 +52,8 @@ def report_main() -> None:
 
 
 def doctor_main() -> None:
-    """`imbalance-lab-doctor [overrides] [--json] [--train]`: no TensorFlow unless --train."""
-    from imbalance_lab.doctor import main as doctor
+    """`imbalance-lab-doctor [overrides] [--json] [--why]`: no TensorFlow unless --why."""
+    from imbalance_lab.doctor.command import main as doctor
 
     sys.exit(doctor(sys.argv[1:]))
 

@@ -15,12 +15,14 @@ from omegaconf import DictConfig, OmegaConf
 from imbalance_lab.errors import ImbalanceLabError
 from imbalance_lab.paths import CONF_DIR, output_root, project_root
 
-AXES = ("dataset", "model", "activation", "loss", "bias_init", "class_weight", "sampler", "decision",
+AXES = ("dataset", "preprocess", "model", "activation", "loss", "bias_init", "class_weight", "sampler", "decision",
         "trainer", "tracking")
 # The axes that name a run, in the order of DESIGN.md's example `mlp·softmax·focal·log_prior·balanced·smote·s0`.
 NAME_AXES = ("model", "activation", "loss", "bias_init", "class_weight", "sampler")
 # Named too when not their default option (tracking says where a run goes, not what it is).
-EXTRA_NAME_AXES = ("decision", "trainer", "dataset")
+EXTRA_NAME_AXES = ("decision", "preprocess", "trainer", "dataset")
+# Options that read as something else alone (`none` would look like a sampler): named `axis=option`.
+SPELLED_OUT = ("preprocess", "trainer")
 UNHASHED_KEYS = ("tracking", "hydra")
 
 
@@ -106,11 +108,12 @@ _DEFAULTS: dict[str, str] = {}
 
 def run_name(choices: dict[str, str], seed: int) -> str:
     """DESIGN.md's `mlp·softmax·focal·log_prior·balanced·smote·s0`, with every other group whose
-    option is not its default before the seed (`trainer=quick`, a decision rule, the dataset)."""
+    option is not its default before the seed (a decision rule, `preprocess=none`, `trainer=quick`,
+    the dataset)."""
     if not _DEFAULTS:
         _DEFAULTS.update(default_choices())
     parts = [choices.get(axis, "?") for axis in NAME_AXES]
-    parts += [f"{axis}={choices[axis]}" if axis == "trainer" else choices[axis]
+    parts += [f"{axis}={choices[axis]}" if axis in SPELLED_OUT else choices[axis]
               for axis in EXTRA_NAME_AXES if axis in choices and choices[axis] != _DEFAULTS.get(axis)]
     return "·".join([*parts, f"s{seed}"])
 
@@ -168,6 +171,7 @@ RULES = {
     "dataset.val_size": _real(0, 1, low_open=True), "dataset.test_size": _real(0, 1, low_open=True),
     "dataset.n_samples": _whole(2), "dataset.n_train": _whole(2), "dataset.n_features": _whole(1),
     "dataset.n_informative": _whole(1), "dataset.n_classes": _whole(2),
+    "dataset.max_train_rows": _whole(2), "dataset.max_val_rows": _whole(2),
     "model.dropout": _real(0, 1), "model.input_dropout": _real(0, 1),
     "model.max_norm": _real(0, None, low_open=True), "model.l2": _real(0), "model.dense": _whole(0),
     "model.kernel_size": _whole(1),
@@ -175,7 +179,7 @@ RULES = {
     "loss.max_margin": _real(0, None, low_open=True), "decision.tau": _real(0),
     "class_weight.beta": _real(0, 1),
 }
-NULLABLE = {"model.max_norm", "dataset.n_test"}
+NULLABLE = {"model.max_norm", "dataset.n_test", "dataset.max_train_rows", "dataset.max_val_rows"}
 
 
 def validate(cfg: DictConfig) -> None:

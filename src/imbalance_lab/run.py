@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig
 
-from imbalance_lab import doctor, tracking
+from imbalance_lab import tracking
 from imbalance_lab.configs import call_target, flat_params, run_key, run_name, yaml_text
 from imbalance_lab.data import Splits, load_splits
+from imbalance_lab.doctor import rules as doctor_rules
 from imbalance_lab.evaluation import Evaluation, confusion_matrix_figure, evaluate
 from imbalance_lab.remedies.sampling import Resampled
 from imbalance_lab.remedies.weighting import NORMALISATION, sample_weights
@@ -50,7 +51,7 @@ class JobResult:
 
 
 def train_and_evaluate(cfg: DictConfig, on_epoch=None, name: str = "", progress_note=None) -> RunOutput:
-    """load -> split -> scale -> resample train -> class weights -> model + bias -> loss -> fit ->
+    """load -> split -> preprocess -> resample train -> class weights -> model + bias -> loss -> fit ->
     predict test -> decide -> evaluate. `on_epoch(row)` receives each epoch's curves;
     `progress_note(fraction of the run done)` adds to the progress lines (a sweep's position)."""
     from imbalance_lab.models import build_model
@@ -59,7 +60,7 @@ def train_and_evaluate(cfg: DictConfig, on_epoch=None, name: str = "", progress_
     from imbalance_lab.training import fit, predict_logits, seed_everything
 
     seed_everything(cfg.seed)
-    data = load_splits(cfg.dataset, cfg.seed)
+    data = load_splits(cfg.dataset, cfg.seed, cfg.get("preprocess"))
     activation = cfg.activation.function
     train = cached_resample(cfg.sampler, cfg.seed, data.X_train, data.y_train, data.labels, data.fingerprint)
     counts = np.asarray(train.counts_after)  # balanced_batch: the expected counts the batches realise
@@ -77,14 +78,16 @@ def train_and_evaluate(cfg: DictConfig, on_epoch=None, name: str = "", progress_
     majority = int(np.argmax(data.class_counts("train")))
     evaluation = evaluate(data.y_test, y_pred, probabilities, data.labels, majority)
     # What Keras's metrics=['accuracy'] would show (binary accuracy under bce): the 83 %-style illusion.
-    evaluation.metrics["keras/accuracy"] = doctor.keras_accuracy(data.y_test, probabilities, cfg.loss)
+    evaluation.metrics["keras/accuracy"] = doctor_rules.keras_accuracy(data.y_test, probabilities, cfg.loss)
     return RunOutput(data, train, class_weights, np.asarray(bias), getattr(loss_fn, "form", str(loss_fn)),
                      fitted, rule.summary(data.labels), evaluation, getattr(loss_fn, "details", {}))
 
 
-def execute(cfg: DictConfig, choices: dict[str, str], parent: dict | None = None, progress_note=None) -> JobResult:
+def execute(cfg: DictConfig, choices: dict[str, str], parent: dict | None = None, progress_note=None,
+            tags: dict[str, str] | None = None) -> JobResult:
     """Skip if this config already FINISHED; else train in an MLflow run that always ends.
-    Exceptions of the recipe propagate, after the run has ended FAILED (or KILLED on Ctrl-C)."""
+    Exceptions of the recipe propagate, after the run has ended FAILED (or KILLED on Ctrl-C).
+    `tags`: more tags for the run (the doctor's --why names its variant)."""
     key, name = run_key(cfg), run_name(choices, cfg.seed)
     client = tracking.client_for(cfg.tracking.uri)
     exp_id = tracking.experiment_id(client, cfg.tracking.experiment)
@@ -93,14 +96,15 @@ def execute(cfg: DictConfig, choices: dict[str, str], parent: dict | None = None
         log.info("Skipping %s: run_key %s already FINISHED as run %s (tracking.rerun=true to train again).",
                  name, key, done)
         return JobResult("SKIPPED", done, name, key)
-    findings = doctor.lint_config(cfg, choices)
-    tags = {"run_key": key, **choices, **tracking.child_tags(parent), "doctor.warnings": doctor.warning_codes(findings)}
+    findings = doctor_rules.lint_config(cfg, choices)
+    tags = {"run_key": key, **choices, **tracking.child_tags(parent), **(tags or {}),
+            "doctor.warnings": doctor_rules.warning_codes(findings)}
     run = tracking.ChildRun(cfg.tracking.uri, exp_id, name, tags, flat_params(cfg, choices))
     current_run[0] = run
     try:
         output = train_and_evaluate(cfg, on_epoch=run.log_epoch, name=name, progress_note=progress_note)
-        findings = doctor.lint_config(cfg, choices, output.data) + doctor.after_training(
-            output.data, output.evaluation, output.fitted.history)
+        findings = doctor_rules.lint_config(cfg, choices, output.data) + doctor_rules.after_training(
+            output.data, output.evaluation, output.fitted.history, output.fitted.initial_val_loss)
         payload = run_payload(cfg, output, findings, dataset_name(cfg, choices))
         try:
             run.finish(payload)
@@ -135,7 +139,7 @@ def run_payload(cfg: DictConfig, out: RunOutput, findings, dataset: str) -> trac
         params={**{f"dataset.class_counts.{split}": json.dumps(dict(zip(data.labels, data.class_counts(split).tolist())))
                    for split in ("train", "val", "test")}, **out.train.logged_params},
         tags={"collapsed": str(ev.collapsed).lower(), "dataset.fingerprint": data.fingerprint,
-              "doctor.warnings": doctor.warning_codes(findings)},
+              "doctor.warnings": doctor_rules.warning_codes(findings)},
         texts={"confusion_matrix.json": _json({"labels": list(data.labels), "matrix": ev.confusion.tolist(),
                                                 "rows": "true", "columns": "predicted"}),
                "classification_report.json": _json(ev.report),

@@ -29,6 +29,7 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)   # one row per epoch: epoch, train/loss, val/loss, val/macro_f1
     best_epoch: int = 0
     stopped_early: bool = False
+    initial_val_loss: float | None = None   # before the first step: what "the loss did not move" is measured from
     model: keras.Model | None = None  # holds the trained (best) weights
 
 
@@ -72,9 +73,15 @@ class MacroF1EarlyStopping(keras.callbacks.Callback):
         self.n_classes, self.patience, self.result = n_classes, int(patience), result
         self.best, self.best_weights, self.wait = -math.inf, None, 0
 
+    def on_train_begin(self, logs=None):
+        self.result.initial_val_loss = self._val_loss(predict_logits(self.model, self.X_val))
+
+    def _val_loss(self, logits: np.ndarray) -> float:
+        return float(keras.ops.convert_to_numpy(keras.ops.mean(self.loss_fn(self.y_val_onehot, logits.astype("float32")))))
+
     def on_epoch_end(self, epoch, logs=None):
         logits = predict_logits(self.model, self.X_val)
-        val_loss = float(keras.ops.convert_to_numpy(keras.ops.mean(self.loss_fn(self.y_val_onehot, logits.astype("float32")))))
+        val_loss = self._val_loss(logits)
         f1 = macro_f1(self.y_val, np.argmax(logits, axis=1), self.n_classes)
         train_loss = float((logs or {}).get("loss", float("nan")))
         row = {"epoch": epoch, "train/loss": train_loss, "val/loss": val_loss, "val/macro_f1": f1}

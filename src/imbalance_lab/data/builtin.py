@@ -19,11 +19,12 @@ def load_wine() -> RawData:
     """178 wines, 13 chemical measurements, 3 cultivars (59/71/48): mildly imbalanced."""
     bunch = datasets.load_wine()
     return RawData(bunch.data.astype("float32"), bunch.target_names[bunch.target], description="sklearn wine",
-                   source="sklearn.datasets.load_wine")
+                   source="sklearn.datasets.load_wine", feature_names=tuple(bunch.feature_names))
 
 
 def load_breast_cancer() -> RawData:
     """569 tumours, 30 features, malignant/benign (212/357)."""
     bunch = datasets.load_breast_cancer()
     return RawData(bunch.data.astype("float32"), bunch.target_names[bunch.target],
-                   description="sklearn breast_cancer", source="sklearn.datasets.load_breast_cancer")
+                   description="sklearn breast_cancer", source="sklearn.datasets.load_breast_cancer",
+                   feature_names=tuple(bunch.feature_names))

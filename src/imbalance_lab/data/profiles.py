@@ -12,7 +12,12 @@ import numpy as np
 from sklearn import datasets
 
 from imbalance_lab.data.raw import RawData
-from imbalance_lab.data.synthetic import counts_from_priors, generate_counts, normalised_priors
+from imbalance_lab.data.synthetic import (
+    counts_from_priors,
+    generate_counts,
+    normalised_priors,
+    with_feature_scales,
+)
 from imbalance_lab.errors import ImbalanceLabError
 
 SEED002_LABELS = ("a", "b", "c", "d", "e")
@@ -33,9 +38,11 @@ def make_seed002_profile(
     class_sep: float = 0.5,
     signal: bool = True,
     seed: int = 0,
+    feature_scales: list[float] | None = None,
 ) -> RawData:
     """The thread's priors exactly (to the row), on `n_train` rows (the thread's full size is
-    n_train=269501); the test set keeps the thread's test/train size ratio unless `n_test` is given."""
+    n_train=269501); the test set keeps the thread's test/train size ratio unless `n_test` is given;
+    `feature_scales` puts the features on raw scales, as the thread's unstandardised table."""
     if n_test is None:
         n_test = max(len(SEED002_LABELS), int(round(n_train * SEED002_FULL_TEST / SEED002_FULL_TRAIN)))
     k = len(SEED002_LABELS)
@@ -43,10 +50,12 @@ def make_seed002_profile(
     test_counts = counts_from_priors(normalised_priors(SEED002_TEST_PRIORS, k), int(n_test))
     X, y, X_test, y_test = generate_counts(train_counts, test_counts, n_features, n_informative, class_sep,
                                            signal, seed)
+    X, X_test = with_feature_scales(X, X_test, feature_scales, seed)
     names = np.asarray(SEED002_LABELS)
     return RawData(X, names[y], X_test, names[y_test], source="imbalance_lab.data.profiles.seed002",
                    description=f"seed002 profile: {n_train} train / {n_test} test rows, {n_features} features"
-                               f"{'' if signal else ', no signal'}")
+                               f"{'' if signal else ', no signal'}"
+                               f"{'' if feature_scales is None else f', raw scales {list(feature_scales)}'}")
 
 
 def make_seed003_profile(scale: float = 1.0, noise: float = 0.25, max_shift: int = 1, seed: int = 0) -> RawData:

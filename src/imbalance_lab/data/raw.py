@@ -16,3 +16,4 @@ class RawData:
     is_image: bool = False             # X is (n, height, width, channels)
     description: str = ""
     source: str = ""                   # where the rows come from (a file, a generator): the MLflow dataset source
+    feature_names: tuple[str, ...] | None = None   # a table's columns, for messages that name them

@@ -1,4 +1,5 @@
-"""Stratified train/val/test splits, imbalance injection and scaling, on the training split only."""
+"""Stratified train/val/test splits, imbalance injection, an optional row budget, and the
+`preprocess` option, fitted on the training split only."""
 
 from __future__ import annotations
 
@@ -13,14 +14,16 @@ from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
 
 from imbalance_lab.data.imbalance import inject
+from imbalance_lab.data.preprocess import STANDARD, FeatureScale, fit_transform, make_transformer
 from imbalance_lab.data.raw import RawData
 from imbalance_lab.errors import ImbalanceLabError
 
-# Keys of a `dataset` option that belong to the split, not to its loader.
-SPLIT_KEYS = ("val_size", "test_size", "imbalance")
+# Keys of a `dataset` option that belong to the split, not to its loader. `max_train_rows` and
+# `max_val_rows` keep a stratified sample of those splits (a quick look at a large table; the
+# doctor's --why), the test split stays whole.
+SPLIT_KEYS = ("val_size", "test_size", "imbalance", "max_train_rows", "max_val_rows")
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class Splits:
     fingerprint: str
     description: str
     source: str = ""         # where the rows come from: the MLflow dataset input's source
+    raw_scale: FeatureScale | None = None   # the training features before `preprocess`
 
     @property
     def imbalance_ratio(self) -> float:
@@ -56,14 +60,44 @@ class Splits:
         return np.bincount(y, minlength=self.n_classes)
 
 
-def load_splits(dataset_cfg: DictConfig | dict, seed: int) -> Splits:
-    """Load, split and scale a dataset; cached per process for runs that share (dataset, seed)."""
-    plain = OmegaConf.to_container(dataset_cfg, resolve=True) if isinstance(dataset_cfg, DictConfig) else dataset_cfg
-    return _load_splits_cached(json.dumps(plain, sort_keys=True), int(seed))
+def load_splits(dataset_cfg: DictConfig | dict, seed: int, preprocess_cfg: DictConfig | dict | None = None) -> Splits:
+    """Load, split and preprocess a dataset (`preprocess_cfg`: the `preprocess` option's config,
+    `standard` when None); cached per process for runs that share (dataset, seed, preprocess)."""
+    preprocess = STANDARD if preprocess_cfg is None else _plain(preprocess_cfg)
+    return _load_splits_cached(json.dumps(_plain(dataset_cfg), sort_keys=True), int(seed),
+                               json.dumps(preprocess, sort_keys=True))
+
+
+def _plain(node: DictConfig | dict) -> dict:
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+
+
+@dataclass(frozen=True)
+class _Split:
+    arrays: tuple[np.ndarray, ...]   # X_train, y_train, X_val, y_val, X_test, y_test before preprocessing
+    raw: RawData
+    labels: tuple[str, ...]
+    scale: FeatureScale
 
 
 @lru_cache(maxsize=4)
-def _load_splits_cached(dataset_json: str, seed: int) -> Splits:
+def _load_splits_cached(dataset_json: str, seed: int, preprocess_json: str) -> Splits:
+    split = _split_cached(dataset_json, seed)
+    X_train, y_train, X_val, y_val, X_test, y_test = split.arrays
+    preprocess = json.loads(preprocess_json)
+    option = str(preprocess.get("_target_") or "none").rsplit(".", 1)[-1]
+    X_train, X_val, X_test = fit_transform(make_transformer(preprocess, seed), X_train, X_val, X_test, option)
+    arrays = [X_train, y_train, X_val, y_val, X_test, y_test]
+    for a in arrays:
+        a.setflags(write=False)  # shared by every run in this process that uses the same data
+    raw = split.raw
+    return Splits(*arrays, labels=split.labels, is_image=raw.is_image, fingerprint=_fingerprint(arrays),
+                  description=raw.description, source=raw.source, raw_scale=split.scale)
+
+
+@lru_cache(maxsize=2)
+def _split_cached(dataset_json: str, seed: int) -> _Split:
+    """The splits before preprocessing: every preprocess option of a sweep starts from these."""
     cfg: dict[str, Any] = json.loads(dataset_json)
     raw = _load_raw(json.dumps({k: v for k, v in cfg.items() if k not in SPLIT_KEYS}, sort_keys=True))
     labels, encode = _label_encoder(raw)
@@ -77,13 +111,25 @@ def _load_splits_cached(dataset_json: str, seed: int) -> Splits:
         val_share = val_size
     X_train, X_val, y_train, y_val = _stratified(X_rest, y_rest, val_share, seed, labels)
     X_train, y_train = inject(X_train, y_train, len(labels), seed, **cfg.get("imbalance") or {})
+    X_train, y_train = _at_most(X_train, y_train, cfg.get("max_train_rows"), seed, "max_train_rows")
+    X_val, y_val = _at_most(X_val, y_val, cfg.get("max_val_rows"), seed, "max_val_rows")
     X_train, X_val, X_test = _impute(X_train, X_val, X_test)
-    X_train, X_val, X_test = _scale(X_train, X_val, X_test)
-    arrays = [X_train, y_train, X_val, y_val, X_test, y_test]
+    arrays = (X_train, y_train, X_val, y_val, X_test, y_test)
     for a in arrays:
-        a.setflags(write=False)  # shared by every run in this process that uses the same data
-    return Splits(*arrays, labels=labels, is_image=raw.is_image,
-                  fingerprint=_fingerprint(arrays), description=raw.description, source=raw.source)
+        a.setflags(write=False)
+    return _Split(arrays, raw, labels, FeatureScale.of(X_train, raw.feature_names))
+
+
+def _at_most(X, y, n_rows, seed: int, key: str):
+    """A stratified sample of `n_rows` rows (all rows when there are no more than that)."""
+    if n_rows is None or int(n_rows) >= len(y):
+        return X, y
+    try:
+        X, _, y, _ = train_test_split(X, y, train_size=int(n_rows), stratify=y, random_state=seed)
+    except ValueError as err:
+        raise ImbalanceLabError(f"dataset.{key}={n_rows} cannot sample {len(y)} rows stratified ({err}); "
+                                f"raise it or set dataset.{key}=null.") from None
+    return X, y
 
 
 @lru_cache(maxsize=2)
@@ -145,16 +191,6 @@ def _impute(X_train, X_val, X_test):
 
     def apply(X):
         return imputer.transform(X.reshape(len(X), -1)).astype("float32").reshape(X.shape)
-
-    return apply(X_train), apply(X_val), apply(X_test)
-
-
-def _scale(X_train, X_val, X_test):
-    """Standardise each feature with statistics of the training split only."""
-    scaler = StandardScaler().fit(X_train.reshape(len(X_train), -1))
-
-    def apply(X):
-        return scaler.transform(X.reshape(len(X), -1)).astype("float32").reshape(X.shape)
 
     return apply(X_train), apply(X_val), apply(X_test)
 

@@ -1,4 +1,5 @@
-"""Generated tabular data with exact class counts, optional label shift and optional "no signal"."""
+"""Generated tabular data with exact class counts, optional label shift, optional "no signal" and
+optional raw feature scales."""
 
 from __future__ import annotations
 
@@ -75,6 +76,27 @@ def generate_counts(
     return X_train, y_train, X[test].astype("float32"), y[test]
 
 
+def with_feature_scales(X: np.ndarray, X_test: np.ndarray | None, feature_scales: Sequence[float] | None,
+                        seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Features in raw units, as a table of measurements has them: column j becomes x * s_j + o_j,
+    with the scale s_j and the offset o_j drawn log-uniformly from [low, high] (fixed by the data's
+    seed; the same for train and test). None leaves make_classification's unit-scale features."""
+    if feature_scales is None:
+        return X, X_test
+    values = list(feature_scales)
+    if len(values) != 2 or not all(isinstance(v, int | float) and v > 0 for v in values) or values[0] > values[1]:
+        raise ImbalanceLabError(f"dataset.feature_scales={values} must be [low, high] with 0 < low <= high, "
+                                f"e.g. dataset.feature_scales=[1000,100000]; null keeps unit scales.")
+    rng = np.random.default_rng([seed, 1])
+    low, high = np.log(values[0]), np.log(values[1])
+    scale, offset = (np.exp(rng.uniform(low, high, size=X.shape[1])) for _ in range(2))
+
+    def apply(A):
+        return None if A is None else (A.astype("float64") * scale + offset).astype("float32")
+
+    return apply(X), apply(X_test)
+
+
 def _check_shape(n_classes: int, n_features: int, n_informative: int) -> None:
     if n_informative > n_features:
         raise ImbalanceLabError(
@@ -99,10 +121,12 @@ def make_synthetic(
     test_priors: Sequence[float] | None = None,
     n_test: int | None = None,
     signal: bool = True,
+    feature_scales: Sequence[float] | None = None,
 ) -> RawData:
     """make_classification with exact priors (no label noise), one cluster per class. With
     `test_priors`, a separate test set of `n_test` rows (default 20 % of n_samples) has those priors
-    (label shift); `signal: false` makes the features independent of the label."""
+    (label shift); `signal: false` makes the features independent of the label; `feature_scales`
+    puts the features on raw scales (`with_feature_scales`)."""
     p = normalised_priors(priors if priors is not None else [1.0] * n_classes, n_classes)
     if not class_sep > 0:
         raise ImbalanceLabError(
@@ -118,7 +142,9 @@ def make_synthetic(
         X, y, X_test, y_test = generate_counts(counts_from_priors(p, n_samples - n_test),
                                                counts_from_priors(q, n_test), n_features, n_informative,
                                                class_sep, signal, seed)
+    X, X_test = with_feature_scales(X, X_test, feature_scales, seed)
     shift = "" if test_priors is None else f" test_priors={np.round(q, 4).tolist()}"
     return RawData(X, y, X_test, y_test, description=f"make_classification priors={np.round(p, 4).tolist()}{shift}"
-                   f"{'' if signal else ' (no signal: features independent of the label)'}",
+                   f"{'' if signal else ' (no signal: features independent of the label)'}"
+                   f"{'' if feature_scales is None else f' on raw scales {list(feature_scales)}'}",
                    source="sklearn.datasets.make_classification")

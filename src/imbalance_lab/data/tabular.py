@@ -24,10 +24,11 @@ def frame_to_raw(train: pd.DataFrame, target: str, test: pd.DataFrame | None = N
         _check_same_columns(train, test, name)
     train = handle_missing(train, target, na, name)
     test = None if test is None else handle_missing(test, target, na, f"{name} (test file)")
-    X, X_test = encode_features(train.drop(columns=[target]), None if test is None else test.drop(columns=[target]))
+    X, X_test, columns = encode_features(train.drop(columns=[target]),
+                                         None if test is None else test.drop(columns=[target]))
     return RawData(X, _labels(train[target]), X_test, None if test is None else _labels(test[target]),
                    description=f"{name}: {len(train)} rows, {train.shape[1] - 1} columns -> {X.shape[1]} features",
-                   source=source)
+                   source=source, feature_names=columns)
 
 
 def _check_rows(frame: pd.DataFrame, name: str) -> None:
@@ -79,16 +80,18 @@ def handle_missing(frame: pd.DataFrame, target: str, na: str, name: str) -> pd.D
     return frame.mask(bad)  # impute: infinities become NaN too, filled later from the training split
 
 
-def encode_features(train: pd.DataFrame, test: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray | None]:
+def encode_features(train: pd.DataFrame, test: pd.DataFrame | None
+                    ) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...]]:
     """Numbers stay numbers; text, category and bool columns become one indicator per value, with
-    the same indicator columns for the test file."""
+    the same indicator columns for the test file. Also returns the encoded columns' names."""
     both = train if test is None else pd.concat([train, test], keys=["train", "test"])
     categorical = [c for c in both.columns if not pd.api.types.is_numeric_dtype(both[c]) or both[c].dtype == bool]
     encoded = pd.get_dummies(both, columns=categorical, dtype="float32") if categorical else both
     values = encoded.to_numpy(dtype="float32")
+    columns = tuple(str(c) for c in encoded.columns)
     if test is None:
-        return values, None
-    return values[: len(train)], values[len(train):]
+        return values, None, columns
+    return values[: len(train)], values[len(train):], columns
 
 
 def _labels(column: pd.Series) -> np.ndarray:

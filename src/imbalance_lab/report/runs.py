@@ -15,7 +15,7 @@ from imbalance_lab import tracking
 from imbalance_lab.errors import ImbalanceLabError
 
 # The axes that make up a combination of remedies; `dataset` and `seed` are what runs are paired by.
-REMEDY_AXES = ("model", "activation", "loss", "bias_init", "class_weight", "sampler", "decision", "trainer")
+REMEDY_AXES = ("preprocess", "model", "activation", "loss", "bias_init", "class_weight", "sampler", "decision", "trainer")
 # Params that never define a combination: the data and seed (paired by), and bookkeeping.
 NOT_COMBINATION_PARAMS = ("seed", "dataset", "tracking")
 FAILED_STATUSES = ("FAILED", "KILLED")

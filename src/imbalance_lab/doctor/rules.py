@@ -1,45 +1,32 @@
-"""Diagnosis: why a model predicts one class, before and after training.
+"""The doctor's rules, used by every run (below the run: nothing here imports the run or trains).
 
-Before training (`imbalance-lab-doctor [overrides]`, no network trained): the data (class counts,
-imbalance ratio, label shift between train and test, classes too small for the sampler), a
-signal probe (can a logistic regression or a shallow tree beat chance?), the config (activation/
-loss pairs that mislead, double corrections, SMOTE on pixels) and a ready-to-run sweep of the
-remedies most worth trying. After training (every run): collapse, the accuracy paradox, and a
-validation macro-F1 that never rose above the naive predictor's.
+Before training: the config (activation/loss pairs that mislead, double corrections, SMOTE on
+pixels, and `fit_rules`' regularisation for the data's size), the data (class counts, imbalance
+ratio, label shift between train and test, classes too small for the sampler, the inputs' raw
+scales). After training: collapse, the accuracy paradox, a validation macro-F1 that never rose
+above the naive predictor's, an optimiser that stalls.
 
-Each finding is one sentence with what was found and its numbers, why it matters, and the
-override that addresses it. Runs are tagged with the codes of the warnings (`doctor.warnings`)
-and log every finding in `doctor.json`.
-
-This module must not import TensorFlow: the doctor answers in seconds without it. Training is
-only imported when `--train` is asked for.
+No TensorFlow here: the doctor answers in seconds without it.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import shlex
-import sys
-import warnings
-from dataclasses import asdict, dataclass, field
-
 import numpy as np
 from omegaconf import DictConfig
 
-from imbalance_lab.errors import ImbalanceLabError
+from imbalance_lab.doctor import fit_rules
+from imbalance_lab.doctor.findings import Finding, option_exists, warning_codes
+from imbalance_lab.doctor.findings import pct as _pct
 from imbalance_lab.evaluation import naive_macro_f1
-from imbalance_lab.paths import CONF_DIR
+
+__all__ = ["Finding", "after_training", "data_findings", "keras_accuracy", "lint_config", "warning_codes"]
 
 # Thresholds: above these a number stops being noise and becomes a finding.
 LABEL_SHIFT_TVD = 0.05      # total variation distance between train and test priors
-SIGNAL_MARGIN = 0.05        # macro-F1 a probe must gain over the better of naive and chance
 PARADOX_MARGIN = 0.02       # macro-F1 within this of naive while accuracy looks fine
 IMBALANCE_RATIO = 3.0       # largest / smallest training class
-PROBE_MAX_ROWS = 5000       # the signal probe subsamples larger data so that it takes seconds
 SLOW_SAMPLER_SECONDS = 120  # a resampling estimated to take longer than this (remedies/neighbors.py) is a finding
 
-REMEDY_AXES = ("activation", "loss", "bias_init", "class_weight", "sampler", "decision")
 # Samplers whose default strategy equalises every class count of the training split.
 REBALANCING_SAMPLERS = ("random_over", "random_under", "smote", "borderline_smote", "adasyn", "nearmiss",
                         "smote_enn", "smote_tomek", "balanced_batch")
@@ -47,36 +34,6 @@ FULL_STRATEGIES = ("auto", "all", "not majority", "not minority")
 INTERPOLATING_SAMPLERS = ("smote", "borderline_smote", "adasyn", "smote_enn", "smote_tomek")
 PRIOR_ADDING_LOSSES = ("logit_adjusted", "balanced_softmax")
 PRIOR_CORRECTING_DECISIONS = ("logit_adjusted", "prior_correction")
-
-
-@dataclass
-class Finding:
-    severity: str   # "warning" | "info"
-    code: str
-    message: str
-    fix: str
-    numbers: dict = field(default_factory=dict)   # the values behind the message, for --json and tests
-
-    def line(self) -> str:
-        fix = f" Fix: {self.fix}" if self.fix else ""
-        return f"[{self.severity}] {self.code}: {self.message}{fix}"
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-def warning_codes(findings: list[Finding]) -> str:
-    """The `doctor.warnings` tag: codes of the warnings, or `none`."""
-    return "; ".join(f.code for f in findings if f.severity == "warning") or "none"
-
-
-def option_exists(group: str, option: str) -> bool:
-    """Only suggest what the user can run today: the option's YAML must be in conf/."""
-    return (CONF_DIR / group / f"{option}.yaml").is_file()
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.2f} %"
 
 
 # -- Keras's `accuracy` under binary cross-entropy ----------------------------------------------
@@ -138,6 +95,9 @@ def lint_config(cfg: DictConfig, choices: dict[str, str], data=None) -> list[Fin
             f"plausible new ones, and the network learns to recognise the blends.",
             "sampler=random_over (repeats real images) or class_weight=balanced.",
         ))
+    findings += fit_rules.heavy_regularisation(cfg, data)
+    if data is not None:
+        findings += fit_rules.unscaled_inputs(data, choices.get("preprocess", "standard"))
     return findings
 
 
@@ -315,120 +275,12 @@ def _slow_sampler(data, cfg: DictConfig, choices: dict[str, str]) -> list[Findin
     )]
 
 
-# -- the signal probe ------------------------------------------------------------------------------
-
-def signal_probe(X: np.ndarray, y: np.ndarray, seed: int, max_rows: int = PROBE_MAX_ROWS) -> dict:
-    """Cross-validated macro-F1 of a logistic regression and a depth-4 tree (both class-balanced,
-    so that the imbalance itself cannot hide a signal), of the naive majority predictor, and of
-    the better probe on shuffled labels (what a probe scores by chance on these priors)."""
-    from sklearn.dummy import DummyClassifier
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import f1_score, make_scorer
-    from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test_split
-    from sklearn.tree import DecisionTreeClassifier
-
-    X = np.asarray(X).reshape(len(X), -1)
-    if len(y) > max_rows:
-        X, _, y, _ = train_test_split(X, y, train_size=max_rows, stratify=y, random_state=seed)
-    classes = np.unique(y)
-    folds = int(min(3, np.bincount(y).min()))
-    if folds < 2:
-        return {"rows": len(y), "skipped": "a class has fewer than 2 rows"}
-    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    scorer = make_scorer(f1_score, average="macro", labels=classes, zero_division=0)
-    probes = {
-        "logistic_regression": LogisticRegression(max_iter=300, class_weight="balanced"),
-        "decision_tree": DecisionTreeClassifier(max_depth=4, class_weight="balanced", random_state=seed),
-    }
-
-    def score(estimator, labels) -> float:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            return float(np.mean(cross_val_score(estimator, X, labels, cv=cv, scoring=scorer)))
-
-    result = {name: score(est, y) for name, est in probes.items()}
-    result["naive"] = score(DummyClassifier(strategy="most_frequent"), y)
-    best = max(probes, key=lambda name: result[name])
-    shuffled = np.random.default_rng(seed).permutation(y)
-    result["chance"] = score(probes[best], shuffled)
-    result.update(rows=int(len(y)), folds=folds, best_probe=best)
-    return result
-
-
-def signal_finding(probe: dict) -> Finding:
-    if "skipped" in probe:
-        return Finding("info", "signal_probe", f"Signal probe skipped: {probe['skipped']}.", "", probe)
-    best = max(probe["logistic_regression"], probe["decision_tree"])
-    reference = max(probe["naive"], probe["chance"])
-    scores = (f"cross-validated macro-F1 ({probe['folds']} folds, {probe['rows']} training rows): logistic "
-              f"regression {probe['logistic_regression']:.3f}, depth-4 tree {probe['decision_tree']:.3f}, "
-              f"naive majority predictor {probe['naive']:.3f}, the better probe on shuffled labels "
-              f"{probe['chance']:.3f}")
-    if best < reference + SIGNAL_MARGIN:
-        return Finding(
-            "warning", "no_signal",
-            f"The features carry little signal about the label: {scores}; neither probe beats naive or chance "
-            f"by {SIGNAL_MARGIN}. A network that predicts the majority class here is doing the best the "
-            f"features allow, and no imbalance remedy will fix that.",
-            "better features or labels (check the join between features and labels); remedies only trade "
-            "majority recall for minority recall here.", probe,
-        )
-    return Finding(
-        "info", "signal",
-        f"The features carry signal: {scores}. A network that predicts one class here is failing to learn, "
-        f"which the remedies can address.", "", probe,
-    )
-
-
-# -- suggestions -------------------------------------------------------------------------------------
-
-def suggestion(cfg: DictConfig, choices: dict[str, str], overrides: list[str], findings: list[Finding]) -> Finding:
-    """The remedies most worth sweeping as one `imbalance-lab -m` grid: class weights x log-prior
-    bias (baseline, each alone, both: neither double-corrects; no sampler or prior-correcting
-    decision on top of the weights, which would). Every remedy axis is set explicitly so that a
-    study's own grid (`+experiment=...`) does not multiply it."""
-    codes = {f.code for f in findings}
-    activation, loss = choices.get("activation", "softmax"), choices.get("loss", "ce")
-    pair_fixed = bool(codes & {"sigmoid_ce", "softmax_bce"})
-    if pair_fixed:
-        activation, loss = "softmax", "ce"
-    grid = {"activation": [activation], "loss": [loss], "class_weight": ["none", "balanced"],
-            "bias_init": ["zeros", "log_prior"], "sampler": ["none"], "decision": [choices.get("decision", "argmax")]}
-    if grid["decision"][0] in PRIOR_CORRECTING_DECISIONS:
-        grid["decision"] = ["argmax"]
-    if loss in PRIOR_ADDING_LOSSES:
-        grid["bias_init"] = ["zeros"]   # the loss already adds the priors
-    reasons = ["class_weight=balanced makes every class weigh the same in the loss",
-               "bias_init=log_prior starts the network at the training priors instead of spending its "
-               "first epochs learning them"]
-    grid = {axis: [v for v in values if option_exists(axis, v)] or values[:1] for axis, values in grid.items()}
-    kept = [o for o in overrides if _override_key(o) not in REMEDY_AXES]
-    swept = [f"{axis}={','.join(values)}" for axis, values in grid.items()]
-    command = "imbalance-lab -m " + " ".join(shlex.quote(o) for o in [*kept, *swept])
-    n_runs = int(np.prod([len(v) for v in grid.values()]))
-    caveat = (" The features carry little signal, so expect these to move recall between classes more than "
-              "macro-F1." if "no_signal" in codes else "")
-    if "class_counts" in codes and next(f for f in findings if f.code == "class_counts").numbers.get(
-            "imbalance_ratio", IMBALANCE_RATIO) < 1.5:
-        caveat += " The classes are nearly balanced, so expect little from imbalance remedies."
-    fixed = " with the activation/loss pair fixed to softmax + ce" if pair_fixed else ""
-    return Finding(
-        "info", "suggested_sweep",
-        f"Worth sweeping for this data ({n_runs} runs: the baseline and each remedy alone and combined{fixed}): "
-        f"{'; '.join(reasons)}.{caveat}",
-        command, {"command": command, "grid": grid, "n_runs": n_runs},
-    )
-
-
-def _override_key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
-
-
 # -- after training ----------------------------------------------------------------------------------
 
-def after_training(data, evaluation, history: list[dict]) -> list[Finding]:
-    """Findings from a trained run: collapse, the accuracy paradox, validation never above naive."""
+def after_training(data, evaluation, history: list[dict], initial_val_loss: float | None = None,
+                   trainer: DictConfig | None = None) -> list[Finding]:
+    """Findings from a trained run: collapse, the accuracy paradox, validation never above naive,
+    an optimiser that stalls (`initial_val_loss`: before the first step; `trainer`: its settings)."""
     m = evaluation.metrics
     majority = int(np.argmax(data.class_counts("train")))
     naive_accuracy = float(np.mean(data.y_test == majority))
@@ -441,8 +293,9 @@ def after_training(data, evaluation, history: list[dict]) -> list[Finding]:
             f"The model predicts {evaluation.n_predicted_classes} of {data.n_classes} classes on the test set "
             f"(class '{data.labels[top]}' for {_pct(predicted[top] / predicted.sum())} of rows): it has learned "
             f"little beyond the class priors.",
-            "run imbalance-lab-doctor with the same overrides: it checks the signal and suggests a sweep "
-            "(class_weight=balanced, bias_init=log_prior).",
+            "run imbalance-lab-doctor with the same overrides and --why: it trains one change at a time "
+            "(scaled inputs, no input dropout, softmax + ce, balanced weights, log-prior bias, learning rate) "
+            "and names the one that recovers the classes.",
             {"n_predicted_classes": evaluation.n_predicted_classes, "n_classes": data.n_classes},
         ))
     accuracy, f1, naive_f1 = m["test/accuracy"], m["test/macro_f1"], m["naive/macro_f1"]
@@ -466,83 +319,5 @@ def after_training(data, evaluation, history: list[dict]) -> list[Finding]:
             "if imbalance-lab-doctor reports no_signal, better features.",
             {"best_val_macro_f1": best_val, "naive_val_macro_f1": naive_val, "epochs": len(history)},
         ))
+    findings += fit_rules.optimizer_stalls(history, initial_val_loss, naive_val + PARADOX_MARGIN, trainer)
     return findings
-
-
-# -- the command -------------------------------------------------------------------------------------
-
-def diagnose(overrides: list[str], probe: bool = True) -> tuple[DictConfig, dict[str, str], list[Finding]]:
-    """Every pre-training finding for the config the overrides compose; no network is trained."""
-    from imbalance_lab.configs import compose
-    from imbalance_lab.data import load_splits
-
-    cfg, choices = compose(overrides)
-    data = load_splits(cfg.dataset, cfg.seed)
-    findings = data_findings(data, cfg, choices)
-    if probe:
-        findings.append(signal_finding(signal_probe(data.X_train, data.y_train, int(cfg.seed))))
-    findings += lint_config(cfg, choices, data)
-    findings.append(suggestion(cfg, choices, overrides, findings))
-    return cfg, choices, findings
-
-
-def train_findings(cfg: DictConfig) -> list[Finding]:
-    """`--train`: one run of the recipe (no MLflow), its headline numbers and after-training findings."""
-    from imbalance_lab.run import train_and_evaluate  # imports TensorFlow
-
-    out = train_and_evaluate(cfg)
-    m = out.evaluation.metrics
-    trained = Finding(
-        "info", "trained",
-        f"One training run: test macro-F1 {m['test/macro_f1']:.4f} (naive {m['naive/macro_f1']:.4f}), test "
-        f"accuracy {_pct(m['test/accuracy'])}, what Keras's metrics=['accuracy'] would show "
-        f"{_pct(m['keras/accuracy'])}, {out.evaluation.n_predicted_classes} of {out.data.n_classes} classes "
-        f"predicted, {len(out.fitted.history)} epochs.", "",
-        {k: m[k] for k in ("test/macro_f1", "naive/macro_f1", "test/accuracy", "keras/accuracy")},
-    )
-    return [trained, *after_training(out.data, out.evaluation, out.fitted.history)]
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="imbalance-lab-doctor",
-        description="Diagnose why a classifier predicts one class, from the data and the config, before "
-                    "spending compute. Takes the same Hydra overrides as imbalance-lab.")
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. dataset=digits loss=bce +experiment=NAME")
-    parser.add_argument("--json", action="store_true", help="print the findings as JSON")
-    parser.add_argument("--train", action="store_true",
-                        help="also train the configured network once (no MLflow) and diagnose the result")
-    parser.add_argument("--no-probe", action="store_true", help="skip the signal probe")
-    parser.add_argument("--list-keel", action="store_true",
-                        help="list the installed KEEL datasets (for dataset=keel dataset.name=NAME) and exit")
-    args = parser.parse_args(argv)
-    if args.list_keel:
-        from imbalance_lab.data.keel import format_table
-
-        print(format_table())
-        return 0
-    try:
-        cfg, choices, findings = diagnose(args.overrides, probe=not args.no_probe)
-        if args.train:
-            findings += train_findings(cfg)
-    except ImbalanceLabError as err:
-        print(f"imbalance-lab-doctor: {err}", file=sys.stderr)
-        return 1
-    except Exception as err:  # Hydra's composition errors (unknown option, bad override) read fine as one line
-        if type(err).__module__.split(".")[0] not in ("hydra", "omegaconf"):
-            raise
-        print(f"imbalance-lab-doctor: {_one_line(str(err))}", file=sys.stderr)
-        return 1
-    if args.json:
-        print(json.dumps({"choices": choices, "findings": [f.as_dict() for f in findings]}, indent=2, default=float))
-    else:
-        print("\n".join(f.line() for f in findings))
-    return 0
-
-
-def _one_line(hydra_message: str) -> str:
-    """Hydra's 'Could not find loss/x' plus its list of available options, as one sentence."""
-    lines = [line.strip() for line in hydra_message.strip().splitlines() if line.strip()]
-    options = [line for line in lines[1:] if not line.endswith(":") and " " not in line]
-    head = lines[0] if lines else "invalid overrides"
-    return f"{head}; available options: {', '.join(options)}." if options else head
