@@ -104,7 +104,7 @@ def execute(cfg: DictConfig, choices: dict[str, str], parent: dict | None = None
     try:
         output = train_and_evaluate(cfg, on_epoch=run.log_epoch, name=name, progress_note=progress_note)
         findings = doctor_rules.lint_config(cfg, choices, output.data) + doctor_rules.after_training(
-            output.data, output.evaluation, output.fitted.history, output.fitted.initial_val_loss)
+            output.data, output.evaluation, output.fitted.history, output.fitted.initial_val_loss, cfg.trainer)
         payload = run_payload(cfg, output, findings, dataset_name(cfg, choices))
         try:
             run.finish(payload)

@@ -26,7 +26,7 @@ from omegaconf import DictConfig
 from imbalance_lab import tracking
 from imbalance_lab.configs import compose, validate
 from imbalance_lab.doctor.budget import Budget
-from imbalance_lab.doctor.effects import MIN_EFFECT, Outcome, Summary, chance_macro_f1, rank
+from imbalance_lab.doctor.effects import MIN_EFFECT, Outcome, Summary, chance_macro_f1, chance_spread, rank
 from imbalance_lab.doctor.findings import Finding
 from imbalance_lab.doctor.rules import PRIOR_ADDING_LOSSES
 from imbalance_lab.errors import ImbalanceLabError
@@ -143,8 +143,9 @@ def read_outcome(client, run_id: str, status: str, seed: int) -> Outcome:
     predicted = matrix.sum(axis=0)
     top = int(np.argmax(predicted))
     m = run.data.metrics
-    return Outcome(seed, run_id, status, m["test/macro_f1"], m["naive/macro_f1"],
-                   chance_macro_f1(matrix.sum(axis=1), predicted), int(m["test/n_predicted_classes"]),
+    truth = matrix.sum(axis=1)
+    return Outcome(seed, run_id, status, m["test/macro_f1"], m["naive/macro_f1"], chance_macro_f1(truth, predicted),
+                   chance_spread(truth, predicted, seed=seed), int(m["test/n_predicted_classes"]),
                    str(saved["labels"][top]), float(predicted[top] / max(predicted.sum(), 1)),
                    run.data.tags.get("doctor.warnings", ""))
 
@@ -228,15 +229,15 @@ def _variant_finding(rank_: int, v: Summary, base: Summary) -> Finding:
         return Finding("info", "why_variant", f"#{rank_} {v.name} ({_changes(v)}): failed in all {n} seeds "
                        f"({v.outcomes[0].error[:200]}).", _changes(v), v.as_dict())
     failed = f", {v.n_failed} of {n} seeds failed" if v.n_failed else ""
-    verdict = ("more than noise" if v.exceeds else
-               "within the noise" if abs(v.gain) <= max(v.spread, MIN_EFFECT) or v.gain < 0 else
-               "not clear of the noise (the seeds overlap)")
+    noise = max(v.spread, v.test_noise, MIN_EFFECT)
+    verdict = ("more than noise" if v.exceeds else "within the noise" if v.gain <= noise else
+               "not clear of the noise (a seed of it is no better than one of your config's)")
     return Finding(
         "info", "why_variant",
         f"#{rank_} {v.name} ({_changes(v)}): macro-F1 {_mean_sd(v)} (naive {v.mean('naive_macro_f1'):.3f}), "
         f"{v.mean('n_predicted'):.1f} classes predicted{failed}; {float(v.above.mean()):+.3f} above chance for its "
         f"mix of predicted classes (chance {v.mean('chance_macro_f1'):.3f}), {v.gain:+.3f} against your config's "
-        f"{float(base.above.mean()):+.3f}, seeds' spread {v.spread:.3f}: {verdict}.",
+        f"{float(base.above.mean()):+.3f}; noise: seeds' spread {v.spread:.3f}, test set {v.test_noise:.3f}: {verdict}.",
         _changes(v), v.as_dict())
 
 
@@ -250,12 +251,13 @@ def _verdict(result: Experiment, findings: list[Finding]) -> Finding:
             "warning", "why_cause",
             f"The cause: {cause.name}. Alone, it takes macro-F1 from {base.mean('macro_f1'):.3f} to "
             f"{cause.mean('macro_f1'):.3f} ({base.mean('n_predicted'):.1f} -> {cause.mean('n_predicted'):.1f} classes "
-            f"predicted), {cause.gain:+.3f} above chance, more than the seeds' spread ({cause.spread:.3f}) with every "
-            f"seed above every seed of your config.{also}",
+            f"predicted), {cause.gain:+.3f} above chance, more than the seeds' spread ({cause.spread:.3f}) and the "
+            f"test set's noise ({cause.test_noise:.3f}), with every seed above every seed of your config.{also}",
             _changes(cause), {"cause": cause.name, "gain": cause.gain, "spread": cause.spread, "also": others})
     best = next((v for v in result.ranked if not np.isnan(v.gain)), None)
-    largest = (f"the largest gain, {best.gain:+.3f} macro-F1 above chance ({best.name}), does not clear the seeds' "
-               f"spread ({best.spread:.3f}) or {MIN_EFFECT}" if best is not None else "every variant failed")
+    largest = (f"the largest gain, {best.gain:+.3f} macro-F1 above chance ({best.name}), does not clear the noise "
+               f"(seeds' spread {best.spread:.3f}, test set {best.test_noise:.3f}, at least {MIN_EFFECT})"
+               if best is not None else "every variant failed")
     numbers = {"cause": None, "signal": "no_signal" not in codes}
     if "no_signal" in codes:
         probe = next(f for f in findings if f.code == "no_signal").numbers

@@ -32,7 +32,8 @@ def sections(report) -> list[tuple[str, list]]:
         "`below the best`, or `one seed` (no interval: its rank is not evidence). `naive` = mean macro-F1 of always "
         "predicting the training majority class, `collapsed` = runs that predicted one class or fewer than half of "
         "them, `failed` = runs that never finished, `keras_acc` = what Keras's metrics=['accuracy'] would have "
-        "reported (binary accuracy for bce), `doctor` = the doctor's warnings for the config (see imbalance-lab-doctor)."
+        "reported (binary accuracy for bce), `doctor` = the doctor's warnings for the runs (e.g. unscaled_inputs, "
+        "heavy_regularisation, optimizer_stalls; `imbalance-lab-doctor OVERRIDES --why` tests which is the cause)."
         + (f" Top {LEADERBOARD_ROWS} of {len(board)}: all rows are in leaderboard.csv and report.json."
            if len(board) > LEADERBOARD_ROWS else ""),
         interval_columns(board.head(LEADERBOARD_ROWS).assign(baseline=board["baseline"].map({True: "yes", False: ""}))),
