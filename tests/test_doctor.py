@@ -144,6 +144,16 @@ def test_signal_probe_tells_noise_from_signal():
     assert found.numbers["logistic_regression"] > found.numbers["naive"] + 0.1
 
 
+def test_signal_probe_does_not_depend_on_the_features_scales():
+    cfg, _ = compose([*TINY, "dataset.feature_scales=[1000,100000]", "preprocess=none"])
+    raw = load_splits(cfg.dataset, cfg.seed, cfg.preprocess)
+    scaled = load_splits(cfg.dataset, cfg.seed, compose(TINY)[0].preprocess)
+    on_raw, on_scaled = (probe.signal_probe(d.X_train, d.y_train, seed=0) for d in (raw, scaled))
+    assert raw.X_train.max() > 1000 and on_raw["logistic_regression"] == pytest.approx(
+        on_scaled["logistic_regression"], abs=0.01)
+    assert on_raw["logistic_regression"] > on_raw["naive"] + 0.1
+
+
 def test_suggested_sweep_is_runnable_with_options_that_exist():
     overrides = ["+experiment=quickstart", "dataset.n_samples=600", "activation=sigmoid", "loss=ce"]
     _, _, findings = command.diagnose(overrides, probe=False)

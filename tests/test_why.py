@@ -58,6 +58,10 @@ def test_a_change_is_a_cause_only_when_every_seed_clears_the_baselines_and_the_s
     assert [v.exceeds for v in ranked] == [False, True, False, False]
     assert ranked[1].gain == pytest.approx(0.10) and ranked[1].spread == pytest.approx(0.02)
     assert ranked[0].spread == pytest.approx(0.39) and ranked[3].gain == pytest.approx(-0.01)
+    # A gain larger than both ranges, yet a seed of the variant below one of the baseline's: not a cause.
+    wide_base, straddling = summary("your config", [0.0, 0.0, 0.3]), summary("straddling", [0.21, 0.51, 0.51])
+    (ranked_one,) = rank(wide_base, [straddling])
+    assert ranked_one.gain > ranked_one.spread and not ranked_one.exceeds
     # The same gain on a small test set, whose macro-F1 moves by 0.04 around chance alone: not a cause.
     for o in clear.outcomes + base.outcomes:
         o.chance_sd = 0.04

@@ -131,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     except ImbalanceLabError as err:
         print(f"imbalance-lab-doctor: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("imbalance-lab-doctor: interrupted; the --why runs that finished are kept in MLflow (the one training "
+              "ended KILLED), and the same command reads them back instead of training them again.", file=sys.stderr)
+        return 130
     except Exception as err:  # Hydra's composition errors (unknown option, bad override) read fine as one line
         if type(err).__module__.split(".")[0] not in ("hydra", "omegaconf"):
             raise

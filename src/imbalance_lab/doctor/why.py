@@ -112,7 +112,9 @@ def explain(cfg: DictConfig, choices: dict[str, str], overrides: list[str], find
     except BaseException:
         tracking.end_run(client, parent["run_id"], "KILLED", "imbalance-lab-doctor --why was interrupted")
         raise
-    tracking.end_sweep(parent, sum(s.n_failed for s in summaries))
+    # A variant that fails (a learning rate that diverges) is a finding, not a failure of --why.
+    client.set_tag(parent["run_id"], "sweep.failed", str(sum(s.n_failed for s in summaries)))
+    client.set_terminated(parent["run_id"], "FINISHED")
     seconds = time.monotonic() - start
     baseline, ranked = summaries[0], rank(summaries[0], summaries[1:])
     result = Experiment([], baseline, ranked, budget, experiment, parent["run_id"], seconds)
