@@ -12,8 +12,9 @@ from sklearn.base import clone
 from sklearn.datasets import make_classification
 from sklearn.neighbors import NearestNeighbors
 
-from imbalance_lab import doctor, resample_cache
+from imbalance_lab import resample_cache
 from imbalance_lab.configs import compose
+from imbalance_lab.doctor import rules as doctor
 from imbalance_lab.errors import ImbalanceLabError
 from imbalance_lab.paths import CONF_DIR
 from imbalance_lab.remedies import neighbors
