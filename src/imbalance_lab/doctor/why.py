@@ -180,8 +180,8 @@ def _budget_finding(result: Experiment, findings: list[Finding], cfg: DictConfig
     return Finding(
         "info", "why_budget",
         f"Trained your config and {len(result.ranked)} one-change variants on a budget that ends in a few minutes "
-        f"on 2 cores: {min(b.rows, train):,} of {train:,} training rows and {min(b.val_rows, val):,} of {val:,} "
-        f"validation rows (stratified samples), at most {epochs} epochs (early stopping patience "
+        f"on 2 cores: {_rows(b.rows, train, 'training')} and {_rows(b.val_rows, val, 'validation')}, at most "
+        f"{epochs} epochs (early stopping patience "
         f"{min(int(cfg.trainer.patience), epochs)}), seeds {', '.join(map(str, seeds))}, scored on the whole test "
         f"set ({test:,} rows): {runs} runs in {result.seconds:.0f} s"
         + (f" ({earlier} finished earlier, read back)" if earlier else "")
@@ -191,6 +191,10 @@ def _budget_finding(result: Experiment, findings: list[Finding], cfg: DictConfig
         {"rows": min(b.rows, train), "train_rows": train, "val_rows": min(b.val_rows, val), "epochs": epochs,
          "seeds": seeds, "runs": runs, "seconds": result.seconds, "experiment": result.experiment},
     )
+
+
+def _rows(kept: int, total: int, split: str) -> str:
+    return f"all {total:,} {split} rows" if kept >= total else f"a stratified sample of {kept:,} of the {total:,} {split} rows"
 
 
 def _mean_sd(s: Summary, attr: str = "macro_f1") -> str:
