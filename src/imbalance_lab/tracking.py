@@ -387,7 +387,8 @@ def ui_command(uri: str) -> str:
         if db_path == project_root() / "mlflow.db" and os.environ.get("MLFLOW_TRACKING_URI") in (None, "", uri):
             return f"make -C {shlex.quote(str(project_root()))} ui"
     return ("MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false " + shlex.join(
-        [console_script("mlflow"), "ui", "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", "5000"]))
+        [console_script("mlflow"), "ui", "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", "5000",
+         "--workers", "1"]))
 
 
 def start_sweep(uri: str, experiment: str, sweep_dir: Path, overrides: list[str]) -> dict:
