@@ -180,13 +180,6 @@ def test_numbers_beyond_float32_are_named_and_dropped_with_their_rows_on_request
     assert np.isfinite(dropped.X_train).all()
 
 
-def test_a_utf8_file_with_a_byte_order_mark_reads_its_first_column_by_name(tmp_path):
-    path = tmp_path / "bom.csv"
-    path.write_bytes(b"\xef\xbb\xbf" + toy_frame().to_csv(index=False, columns=["label", "x"]).encode())
-    data = load_splits(dataset("dataset=csv", f"dataset.path={path}", "dataset.target=label"), seed=0)
-    assert data.labels == ("common", "rare")
-
-
 def test_a_full_disk_is_recognised_through_the_errors_it_caused():
     import errno
 

@@ -57,7 +57,7 @@ def read_table(path: Path, key: str = "dataset.path") -> pd.DataFrame:
     try:
         if kind == "Parquet":
             return pd.read_parquet(path)
-        return pd.read_csv(path, sep=_delimiter(path), encoding="utf-8-sig")  # -sig: a BOM is not part of a name
+        return pd.read_csv(path, sep=_delimiter(path), encoding="utf-8")
     except pd.errors.EmptyDataError:
         raise ImbalanceLabError(f"{key}={path} holds no table (only blank lines); give a file with a header row "
                                 f"and data rows.") from None
