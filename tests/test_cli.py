@@ -117,7 +117,8 @@ def test_the_commands_a_sweep_prints_work_pasted_elsewhere_without_the_venv(tmp_
     report = subprocess.run(["bash", "-c", compare], cwd=elsewhere, env=env, capture_output=True, text=True,
                             timeout=600)
     assert report.returncode == 0, report.stderr[-3000:]
-    assert (elsewhere / "reports" / "imbalance-lab" / "report.md").is_file()
+    [written] = [line.split(": ", 1)[1].split(",")[0] for line in report.stdout.splitlines() if line.startswith("Report: ")]
+    assert Path(written).is_absolute() and Path(written).is_file()
 
     port = _free_port()
     assert "--port 5000" in browse

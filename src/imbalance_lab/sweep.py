@@ -256,7 +256,8 @@ def resume_command() -> str:
     import shlex
 
     store = os.environ.get("MLFLOW_TRACKING_URI")
-    command = shlex.join([console_script("imbalance-lab"), *sys.argv[1:]])
+    quiet = ["--quiet"] if os.environ.get("IMBALANCE_LAB_QUIET") and "--quiet" not in sys.argv else []
+    command = shlex.join([console_script("imbalance-lab"), *quiet, *sys.argv[1:]])
     return (f"cd {shlex.quote(os.getcwd())} && " + (f"MLFLOW_TRACKING_URI={shlex.quote(store)} " if store else "")
             + command)
 
