@@ -74,3 +74,45 @@ def small_sweep(tmp_path_factory) -> dict:
     store = f"sqlite:///{folder / 'mlflow.db'}"
     proc = run_cli("-m", *SMALL_SWEEP, cwd=folder, store=store)
     return {"store": store, "folder": folder, "stdout": proc.stdout}
+
+
+def mount_tmpfs(folder: Path, megabytes: int) -> str:
+    """A real filesystem of `megabytes` (a tmpfs) mounted on `folder`: '' when mounted, else why it
+    could not be (it needs root on Linux, and a container may forbid it even then)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+        return "mounting a tmpfs needs root on Linux"
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={megabytes}m", "tmpfs", str(folder)],
+                          capture_output=True, text=True)
+    return "" if proc.returncode == 0 else f"mount -t tmpfs failed: {proc.stderr.strip()}"
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """mount(megabytes) -> (folder, why_not): a real small disk for the test, unmounted afterwards;
+    where none can be mounted, a plain folder and the reason (the test then says what it did instead)."""
+    mounted = []
+
+    def mount(megabytes: int) -> tuple[Path, str]:
+        folder = tmp_path / f"disk{len(mounted)}"
+        why_not = mount_tmpfs(folder, megabytes)
+        if not why_not:
+            mounted.append(folder)
+        return folder, why_not
+
+    yield mount
+    for folder in mounted:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def fill(folder: Path) -> Path:
+    """Write zeros into `folder` until its disk is full; returns the file (delete it to free the disk)."""
+    ballast = folder / "ballast"
+    block = b"\0" * 2**20
+    with open(ballast, "wb", buffering=0) as handle:
+        try:
+            while True:
+                handle.write(block)
+        except OSError:
+            pass
+    return ballast

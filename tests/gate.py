@@ -1,7 +1,8 @@
 """A dataset loader that waits at a gate, for the tests that kill or interrupt a sweep: each call
 takes a numbered ticket (a file `arrived-N` in $IMBALANCE_LAB_TEST_GATE) and waits until the test
 writes `pass-N` or `open`. A test thus stops a sweep inside an exact job, with its run RUNNING,
-without racing it; the wait happens where a real loader would read a large file."""
+without racing it; the wait happens where a real loader would read a large file. A file
+`disk-full` in the gate makes the job's writes fail as on a full disk once it passes."""
 
 from __future__ import annotations
 
@@ -22,7 +23,23 @@ def gated_synthetic(**kwargs):
         if time.monotonic() > deadline:
             raise TimeoutError(f"gate {gate}: ticket {ticket} never passed")
         time.sleep(0.05)
+    if (gate / "disk-full").exists():
+        fail_writes_as_on_a_full_disk()
     return make_synthetic(**kwargs)
+
+
+def fail_writes_as_on_a_full_disk() -> None:
+    """For a machine where the test cannot mount a small filesystem to fill: from now on, in this
+    process, every write through MLflow's client fails with the error SQLite gives on a full disk."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    def full(*args, **kwargs):
+        raise MlflowException("(sqlite3.OperationalError) database or disk is full")
+
+    for name in dir(MlflowClient):
+        if name.startswith(("log_", "set_", "create_", "delete_", "update_")):
+            setattr(MlflowClient, name, full)
 
 
 def _take_ticket(gate: Path) -> int:

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from conftest import TINY, client, run_cli
 
@@ -92,3 +98,55 @@ def test_a_misspelt_option_and_a_bad_value_stop_before_any_run(tmp_path, store):
     assert proc.returncode == 1 and "trainer.epochs=-1" in line and "Traceback" not in proc.stderr
     assert not (tmp_path / "mlflow.db").exists() or not client(store).search_runs(
         [e.experiment_id for e in client(store).search_experiments()])
+
+
+@pytest.mark.slow
+def test_the_commands_a_sweep_prints_work_pasted_elsewhere_without_the_venv(tmp_path, store):
+    """The report and UI commands the summary prints, run by bash in another folder with neither the
+    venv on PATH nor MLFLOW_TRACKING_URI set (a new terminal): the report is written, and the UI
+    (on a free port instead of 5000, the one change) lists the sweep's runs. The resume command is
+    pasted the same way in test_sweeps.py's full-disk test."""
+    proc = run_cli("-m", *TINY, "seed=0,1", cwd=tmp_path, store=store)
+    [browse] = [line.split(": ", 1)[1] for line in proc.stdout.splitlines() if line.startswith("Browse the runs: ")]
+    [compare] = [line.split("): ", 1)[1] for line in proc.stdout.splitlines() if line.startswith("Compare them (")]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["PATH"] = "/usr/bin:/bin"
+
+    report = subprocess.run(["bash", "-c", compare], cwd=elsewhere, env=env, capture_output=True, text=True,
+                            timeout=600)
+    assert report.returncode == 0, report.stderr[-3000:]
+    [written] = [line.split(": ", 1)[1].split(",")[0] for line in report.stdout.splitlines() if line.startswith("Report: ")]
+    assert Path(written).is_absolute() and Path(written).is_file()
+
+    port = _free_port()
+    assert "--port 5000" in browse
+    with open(tmp_path / "ui.log", "w") as log:
+        ui = subprocess.Popen(["bash", "-c", browse.replace("--port 5000", f"--port {port}")],
+                              cwd=elsewhere, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 180
+        while True:  # until the server is up (it never stops being up: nothing transient is waited for)
+            try:
+                if urllib.request.urlopen(f"{url}/health", timeout=2).status == 200:
+                    break
+            except OSError:
+                pass
+            assert ui.poll() is None, (tmp_path / "ui.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "the UI did not answer within 180 s"
+            time.sleep(0.5)
+        c = client(url)
+        runs = c.search_runs([c.get_experiment_by_name("imbalance-lab").experiment_id])
+        assert len([r for r in runs if "run_key" in r.data.tags]) == 2  # the sweep's two runs
+    finally:
+        if ui.poll() is None:
+            os.killpg(ui.pid, signal.SIGTERM)
+            ui.wait(timeout=30)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

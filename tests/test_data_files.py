@@ -1,4 +1,6 @@
-"""Real benchmark files (KEEL) and the user's own CSV/Parquet files, including every bad-input case."""
+"""Real benchmark files (KEEL) and the user's own CSV/Parquet files; the checks that stop a bad table
+(label leaks, numbers float32 cannot hold) against independent references. What each bad input
+says through the command: tests/test_bad_input.py."""
 
 from __future__ import annotations
 
@@ -10,8 +12,6 @@ from imbalance_lab.configs import compose
 from imbalance_lab.data import keel, load_splits
 from imbalance_lab.data.tabular import frame_to_raw
 from imbalance_lab.errors import ImbalanceLabError
-
-from conftest import client, run_cli
 
 # Sizes and imbalance ratios as published on the KEEL imbalanced-data page.
 PUBLISHED = {"ecoli1": (336, 3.36), "glass5": (214, 22.78), "yeast4": (1484, 28.1), "page-blocks0": (5472, 8.79),
@@ -110,39 +110,6 @@ def test_parquet_with_integer_labels_and_a_fixed_test_file(tmp_path):
     assert data.labels == ("3", "7") and data.class_counts("test").tolist() == [15, 5]
 
 
-BAD_INPUTS = {
-    "missing file": (lambda d: d / "nope.csv", "label", r"dataset.path=.*nope.csv does not exist"),
-    "missing target": (lambda d: write(d, "t.csv", toy_frame()), "y",
-                       r"no target column 'y'.*\['x', 'colour', 'label'\]"),
-    "nan and inf": (lambda d: write(d, "t.csv", toy_frame().assign(x=lambda f: f.x.where(f.index > 2, np.nan))
-                                    .assign(x=lambda f: f.x.mask(f.index == 5, np.inf))), "label",
-                    r"has 4 missing or infinite values \(per column 'x': 4\); set dataset.na=drop"),
-    "single class": (lambda d: write(d, "t.csv", toy_frame().assign(label="same")), "label",
-                     r"single class \(\['same'\]\)"),
-    "class with one row": (lambda d: write(d, "t.csv", pd.concat([toy_frame(), toy_frame(1).assign(label="lonely")])),
-                           "label", r"Class 'lonely' has 1 row"),
-    "empty file": (lambda d: text(d, ""), "label", r"t.csv is empty"),
-    "header only": (lambda d: text(d, "x,label\n"), "label", r"has no data rows"),
-}
-
-
-@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
-def test_bad_input_gives_one_sentence(case, tmp_path):
-    make_path, target, message = BAD_INPUTS[case]
-    path = make_path(tmp_path)
-    with pytest.raises(ImbalanceLabError, match=message) as caught:
-        load_splits(dataset("dataset=csv", f"dataset.path={path}", f"dataset.target={target}"), seed=0)
-    assert "\n" not in str(caught.value) and str(caught.value).endswith(".")
-
-
-def test_test_file_with_different_columns_is_named(tmp_path):
-    train = write(tmp_path, "train.csv", toy_frame())
-    test = write(tmp_path, "test.csv", toy_frame().rename(columns={"colour": "color"}))
-    with pytest.raises(ImbalanceLabError, match=r"missing in test: \['colour'\], only in test: \['color'\]"):
-        load_splits(dataset("dataset=csv", f"dataset.path={train}", "dataset.target=label",
-                            f"dataset.test_path={test}"), seed=0)
-
-
 def test_na_drop_and_impute(tmp_path):
     frame = toy_frame().assign(x=lambda f: f.x.where(f.index % 10 != 1, np.nan))   # 6 missing
     path = write(tmp_path, "t.csv", frame)
@@ -154,12 +121,81 @@ def test_na_drop_and_impute(tmp_path):
     assert np.isfinite(imputed.X_train).all() and np.isfinite(imputed.X_test).all()
 
 
-def test_bad_file_through_the_command_fails_the_run_not_leaves_it_running(tmp_path, store):
-    (tmp_path / "data").mkdir()
-    write(tmp_path / "data", "t.csv", toy_frame())
-    proc = run_cli("dataset=csv", "dataset.path=data/t.csv", "dataset.target=labels", "trainer=quick",
-                   cwd=tmp_path, store=store, check=False)
-    assert proc.returncode != 0 and "Traceback" not in proc.stderr
-    assert "no target column 'labels'" in proc.stderr.strip().splitlines()[-1]
-    runs = client(store).search_runs([client(store).get_experiment_by_name("imbalance-lab").experiment_id])
-    assert [r.info.status for r in runs] == ["FAILED"] and "labels" in runs[0].data.tags["error"]
+# -- label leaks and numbers float32 cannot hold --------------------------------------------------
+
+def reference_leaks(frame: pd.DataFrame, target: str) -> set[str]:
+    """Independently of label_leaks: a column is the label recoded one-to-one iff its cross-table with
+    the label (missing cells aside) is square with exactly one non-empty cell in each row and column."""
+    leaks = set()
+    for column in frame.columns.drop(target):
+        table = pd.crosstab(frame[column], frame[target]) > 0
+        if table.shape[0] == table.shape[1] == frame[target].nunique() and \
+                (table.sum(axis=0) == 1).all() and (table.sum(axis=1) == 1).all():
+            leaks.add(column)
+    return leaks
+
+
+def test_label_leaks_match_the_cross_table_reference():
+    """3,000 rows, so that the first 1,000 (which rule columns out early) are a strict part of them."""
+    from imbalance_lab.data.tabular import label_leaks
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    label = rng.choice(["ant", "bee", "cat"], n, p=[0.7, 0.2, 0.1])
+    codes = pd.Series(label).map({"ant": 10, "bee": -3, "cat": 7}).to_numpy()
+    late_break = codes.astype(float)
+    late_break[2500] = 99.0                                      # one-to-one on the first 2,500 rows only
+    with_gaps = np.where(rng.random(n) < 0.1, np.nan, codes)     # one-to-one where present
+    frame = pd.DataFrame({
+        "copy": label, "codes": codes, "shifted": codes * 2.5 + 1, "with_gaps": with_gaps,
+        "coarse": np.where(label == "ant", "a", "other"),       # many classes to one value
+        "finer": np.where(label == "ant", rng.choice(["a1", "a2"], n), label),  # one class to two values
+        "late_break": late_break, "continuous": rng.normal(size=n),
+        "binary": rng.integers(0, 2, n), "three": rng.choice(["x", "y", "z"], n), "label": label,
+    })
+    expected = reference_leaks(frame, "label")
+    assert expected == {"copy", "codes", "shifted", "with_gaps"}
+    assert set(label_leaks(frame.drop(columns=["label"]), frame["label"])) == expected
+
+
+def test_a_leak_stops_the_table_and_dataset_drop_removes_it(tmp_path):
+    path = write(tmp_path, "t.csv", toy_frame().assign(label_copy=lambda f: f.label, id=range(60)))
+    base = ["dataset=csv", f"dataset.path={path}", "dataset.target=label"]
+    with pytest.raises(ImbalanceLabError, match=r"Label leak in .*t.csv: column\(s\) 'label_copy'.*dataset.drop=\[label_copy\]"):
+        load_splits(dataset(*base), seed=0)
+    data = load_splits(dataset(*base, "dataset.drop=[label_copy,id]"), seed=0)
+    assert data.input_shape == (4,)   # x + 3 colour indicators: the copy and the id are gone
+
+
+def test_numbers_beyond_float32_are_named_and_dropped_with_their_rows_on_request(tmp_path):
+    frame = toy_frame().assign(x=lambda f: f.x.mask(f.index.isin([3, 9]), 1e300).mask(f.index == 20, -1e39),
+                               big=lambda f: f.x * 0 + 3e38)   # within float32: kept
+    path = write(tmp_path, "t.csv", frame)
+    base = ["dataset=csv", f"dataset.path={path}", "dataset.target=label"]
+    for na in ("error", "impute"):
+        with pytest.raises(ImbalanceLabError, match=r"beyond float32's range .* in 'x': 3 row\(s\);"):
+            load_splits(dataset(*base, f"dataset.na={na}"), seed=0)
+    dropped = load_splits(dataset(*base, "dataset.na=drop"), seed=0)
+    assert sum(dropped.class_counts(s).sum() for s in ("train", "val", "test")) == 57
+    assert np.isfinite(dropped.X_train).all()
+
+
+def test_a_full_disk_is_recognised_through_the_errors_it_caused():
+    import errno
+
+    from mlflow.exceptions import MlflowException
+
+    from imbalance_lab.errors import disk_full
+
+    sqlite = MlflowException("(sqlite3.OperationalError) database or disk is full\n[SQL: UPDATE runs]")
+    try:
+        try:
+            raise sqlite
+        except MlflowException:
+            raise RuntimeError("while ending the run") from None  # the full disk is still its __context__
+    except RuntimeError as err:
+        assert disk_full(err) is sqlite
+    no_space = OSError(errno.ENOSPC, "No space left on device", "/store/mlartifacts/x.png")
+    assert disk_full(no_space) is no_space
+    assert disk_full(MlflowException("(sqlite3.OperationalError) database is locked")) is None
+    assert disk_full(OSError(errno.EACCES, "Permission denied")) is None

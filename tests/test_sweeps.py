@@ -23,7 +23,7 @@ from mlflow.exceptions import MlflowException
 from gate import wait_for_arrivals
 from imbalance_lab import tracking
 
-from conftest import BIN, TINY, cli_env, client, run_cli
+from conftest import BIN, TINY, cli_env, client, fill, run_cli
 
 CASES = {  # one sweep of six jobs; two fail, at different stages
     "ok_a": "seed: 0\n", "ok_b": "seed: 1\n", "ok_c": "seed: 2\n", "ok_d": "seed: 3\n",
@@ -189,6 +189,57 @@ def test_ctrl_c_keeps_what_was_trained_and_leaves_nothing_running(tmp_path, stor
             assert run.info.status == "KILLED"
     [parent] = parents(store)
     assert parent.info.status == "KILLED" and "interrupted" in parent.data.tags["error"]
+
+
+@pytest.mark.slow
+def test_a_full_disk_stops_the_sweep_and_its_printed_command_resumes_it(tmp_path, small_disk):
+    """The store on a real 64 MB filesystem, filled while the sweep's second job waits at the gate:
+    that job's writes fail, the sweep stops there (the third job never starts) with one sentence
+    naming the disk, what was kept and the command that resumes; once space is freed, that command,
+    pasted in another folder without the venv on PATH or MLFLOW_TRACKING_URI set, trains the rest
+    and skips the finished run. Where this machine cannot mount a filesystem, the job's MLflow writes
+    fail with SQLite's full-disk error instead (tests/gate.py), and the test warns that it did."""
+    disk, why_not = small_disk(64)
+    store = f"sqlite:///{disk / 'mlflow.db'}"
+    gate = tmp_path / "gate"
+    sweep = _gated_sweep(tmp_path, store, gate, "seed=0,1,2")
+    try:
+        wait_for_arrivals(gate, 1, sweep)
+        (gate / "pass-0").touch()
+        wait_for_arrivals(gate, 2, sweep)  # the first run finished; the second is RUNNING, at the gate
+        if why_not:
+            import warnings
+
+            warnings.warn(f"no tmpfs ({why_not}): the full disk was simulated in the job's process", stacklevel=1)
+            (gate / "disk-full").touch()
+        else:
+            ballast = fill(disk)
+        (gate / "pass-1").touch()
+        sweep.wait(timeout=300)
+    finally:
+        if sweep.poll() is None:
+            os.killpg(sweep.pid, signal.SIGKILL)
+    stderr = (tmp_path / "sweep.err").read_text()
+    [line] = [x for x in stderr.splitlines() if x.startswith("imbalance-lab:")]
+    assert sweep.returncode == 1 and "Traceback" not in stderr, stderr[-3000:]
+    assert "is full" in line and "the sweep stopped: the 1 run(s) it finished are kept" in line
+    assert not (gate / "arrived-2").exists(), "a job started after the disk was full"
+    finished = [r for r in children(store) if r.info.status == "FINISHED"]
+    assert len(finished) == 1 and "test/macro_f1" in finished[0].data.metrics
+
+    if not why_not:
+        ballast.unlink()
+    (gate / "disk-full").unlink(missing_ok=True)
+    (gate / "open").touch()
+    resume = line.split("which skips what finished: ", 1)[1]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in cli_env(store, IMBALANCE_LAB_TEST_GATE=str(gate)).items() if k != "MLFLOW_TRACKING_URI"}
+    env["PATH"] = "/usr/bin:/bin"
+    proc = subprocess.run(["bash", "-c", resume], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "2 finished, 0 failed, 1 skipped" in proc.stdout
+    _finished_once_each(store, 3)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")

@@ -35,6 +35,8 @@ def main() -> None:
     if problem:
         print(f"imbalance-lab: {problem}", file=sys.stderr)
         sys.exit(2)
+    from imbalance_lab.errors import DiskFull
+
     try:
         _task()
     except KeyboardInterrupt:
@@ -42,6 +44,11 @@ def main() -> None:
 
         print(f"imbalance-lab: {interrupted_message()}", file=sys.stderr)
         sys.exit(130)
+    except DiskFull as err:  # raised by a job, through Hydra's launcher: the sweep stops here
+        from imbalance_lab.sweep import disk_full_message
+
+        print(f"imbalance-lab: {disk_full_message(err)}", file=sys.stderr)
+        sys.exit(1)
 
 
 def report_main() -> None:

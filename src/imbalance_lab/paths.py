@@ -37,3 +37,13 @@ def cache_dir() -> Path:
 
 def default_tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project_root() / 'mlflow.db'}"
+
+
+def console_script(name: str) -> str:
+    """The absolute path of one of this install's commands (beside the running Python, e.g. in
+    .venv/bin): a command the tool prints names it, so that it works with the venv inactive."""
+    import shutil
+    import sys
+
+    beside = Path(sys.executable).parent / name  # not resolved: a venv's python is a symlink out of it
+    return str(beside) if beside.is_file() else shutil.which(name) or name

@@ -54,13 +54,14 @@ def train_and_evaluate(cfg: DictConfig, on_epoch=None, name: str = "", progress_
     """load -> split -> preprocess -> resample train -> class weights -> model + bias -> loss -> fit ->
     predict test -> decide -> evaluate. `on_epoch(row)` receives each epoch's curves;
     `progress_note(fraction of the run done)` adds to the progress lines (a sweep's position)."""
+    # seeded by itself; first, so that bad data is told before TensorFlow loads
+    data = load_splits(cfg.dataset, cfg.seed, cfg.get("preprocess"))
     from imbalance_lab.models import build_model
     from imbalance_lab.remedies.bias import class_priors
     from imbalance_lab.remedies.losses import activate
     from imbalance_lab.training import fit, predict_logits, seed_everything
 
     seed_everything(cfg.seed)
-    data = load_splits(cfg.dataset, cfg.seed, cfg.get("preprocess"))
     activation = cfg.activation.function
     train = cached_resample(cfg.sampler, cfg.seed, data.X_train, data.y_train, data.labels, data.fingerprint)
     counts = np.asarray(train.counts_after)  # balanced_batch: the expected counts the batches realise

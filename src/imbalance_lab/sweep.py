@@ -24,7 +24,8 @@ from omegaconf import DictConfig
 
 from imbalance_lab import tracking
 from imbalance_lab.configs import choices_from_hydra, validate
-from imbalance_lab.errors import ImbalanceLabError
+from imbalance_lab.errors import FULL_TEXTS, DiskFull, ImbalanceLabError, disk_full
+from imbalance_lab.paths import console_script
 from imbalance_lab.report.command import command_line as report_command_line
 
 log = logging.getLogger(__name__)
@@ -53,12 +54,17 @@ def run_job(cfg: DictConfig):
         result = execute(cfg, choices_from_hydra(), parent, progress_note=note)
     except ImbalanceLabError as err:
         result = JobResult("FAILED", None, "", "", reason=str(err))
-    except Exception as err:  # a failing job never takes the sweep down
+    except Exception as err:  # a failing job never takes the sweep down, unless the disk is full
+        stop_if_disk_full(cfg.tracking.uri, err)
         log.error("Job failed:\n%s", traceback.format_exc())
         result = JobResult("FAILED", None, "", "", reason=f"{type(err).__name__}: {err}")
     finally:
         release_job_memory()
-    write_result(result_file, result, parent, overrides)
+    try:
+        write_result(result_file, result, parent, overrides)
+    except OSError as err:
+        stop_if_disk_full(cfg.tracking.uri, err)
+        raise
     if result.status == "FAILED":
         log.error("FAILED %s: %s", overrides, result.reason)
         if not multirun:
@@ -101,6 +107,21 @@ def sweep_progress(parent: dict | None, job_number: int):
         return f"job {job_number + 1}/{total}{estimate}"
 
     return note
+
+
+def stop_if_disk_full(uri: str, err: BaseException) -> None:
+    """A write that failed because a disk is full stops the sweep (DiskFull passes through Hydra's
+    launchers) instead of letting every later job fail the same way."""
+    full = disk_full(err)
+    if full is None:
+        return
+    lines = str(full).splitlines() or [type(full).__name__]
+    detail = next((line for line in lines if any(text in line.lower() for text in FULL_TEXTS)), lines[0])[:300]
+    log.error("A disk is full: %s", detail)
+    path = getattr(full, "filename", None)
+    store = tracking.sqlite_path(uri)
+    folder = Path(path).parent if path else (store.parent if store else None)
+    raise DiskFull(uri, str(folder.resolve()) if folder else "", detail) from None
 
 
 def write_result(path: Path, result, parent: dict | None, overrides: str) -> None:
@@ -229,24 +250,56 @@ class SweepCallback(Callback):
 _sweeps: list[dict] = []  # the sweep this process opened (its parent run), for interrupted_message
 
 
-def interrupted_message() -> str:
-    """One sentence for Ctrl-C: what is kept, and the command that resumes (it skips what finished)."""
+def resume_command() -> str:
+    """This command again, pasteable from any folder in a new shell: the folder it ran in, the store
+    it wrote to (when the environment chose it) and the absolute path of the console script."""
     import shlex
 
-    command = shlex.join([os.path.abspath(sys.argv[0]), *sys.argv[1:]])
-    resume = f"cd {shlex.quote(os.getcwd())} && {command}"
+    store = os.environ.get("MLFLOW_TRACKING_URI")
+    quiet = ["--quiet"] if os.environ.get("IMBALANCE_LAB_QUIET") and "--quiet" not in sys.argv else []
+    command = shlex.join([console_script("imbalance-lab"), *quiet, *sys.argv[1:]])
+    return (f"cd {shlex.quote(os.getcwd())} && " + (f"MLFLOW_TRACKING_URI={shlex.quote(store)} " if store else "")
+            + command)
+
+
+def interrupted_message() -> str:
+    """One sentence for Ctrl-C: what is kept, and the command that resumes (it skips what finished)."""
     if not _sweeps:
-        return f"interrupted; nothing of this run is lost but the run itself (ended KILLED); run it again: {resume}"
+        return (f"interrupted; nothing of this run is lost but the run itself (ended KILLED); run it again: "
+                f"{resume_command()}")
+    return (f"interrupted; the {_finished(_sweeps[-1])} run(s) this sweep finished are kept and the interrupted ones "
+            f"ended KILLED; the same command resumes it, skipping what finished: {resume_command()}")
+
+
+def disk_full_message(err: DiskFull) -> str:
+    """One sentence for a full disk: which disk and its free space, what is kept, the command that
+    resumes. The sweep's parent run is ended here (KILLED) if the store still takes that write."""
+    import shutil
+
+    where = f"the disk holding {err.folder}" if err.folder else f"the disk of the tracking server at {err.uri}"
+    try:
+        free = f" ({shutil.disk_usage(err.folder).free / 2**20:.1f} MB free)" if err.folder else ""
+    except OSError:
+        free = ""
+    if not _sweeps:
+        return (f"{where} is full{free}, so the run stopped before its end (a run it could not end is marked KILLED "
+                f"by the next command); free some space, then run it again: {resume_command()}")
     info = _sweeps[-1]
-    finished = 0
+    atexit.unregister(end_if_interrupted)
+    end_if_interrupted(info, "a disk is full", quiet=True)
+    return (f"{where} is full{free}, so the sweep stopped: the {_finished(info)} run(s) it finished are kept; free "
+            f"some space, then resume it with the same command, which skips what finished: {resume_command()}")
+
+
+def _finished(info: dict) -> int:
+    """How many of the sweep's runs are FINISHED in the store (0 if it cannot be read)."""
     try:
         client = tracking.client_for(info["uri"])
-        finished = len(client.search_runs([info["experiment_id"]], max_results=5000, filter_string=(
+        return len(client.search_runs([info["experiment_id"]], max_results=5000, filter_string=(
             f"tags.mlflow.parentRunId = '{info['run_id']}' and attributes.status = 'FINISHED'")))
     except Exception as err:  # the store went away: say what can be said
         log.debug("Could not count the finished runs: %s", err)
-    return (f"interrupted; the {finished} run(s) this sweep finished are kept and the interrupted ones ended "
-            f"KILLED; the same command resumes it, skipping what finished: {resume}")
+        return 0
 
 
 def describe_in_mlflow(info: dict, results: list[dict]) -> None:
@@ -268,17 +321,17 @@ def describe_in_mlflow(info: dict, results: list[dict]) -> None:
         log.warning("Could not write the sweep's leaderboard to its parent run: %s", err)
 
 
-def end_if_interrupted(info: dict) -> None:
-    """At exit: a parent run still RUNNING means the sweep never reached its end (Ctrl-C, or Hydra
-    raised); it ends KILLED (the interrupted job's run is KILLED already). So do runs whose worker
-    process is gone: joblib stops its workers at once, maybe before one has ended its run."""
+def end_if_interrupted(info: dict, reason: str = "the sweep was interrupted before its end", quiet: bool = False) -> None:
+    """At exit: a parent run still RUNNING means the sweep never reached its end (Ctrl-C, a full disk,
+    or Hydra raised); it ends KILLED (the interrupted job's run is KILLED already). So do runs whose
+    worker process is gone: joblib stops its workers at once, maybe before one has ended its run."""
     try:
         client = tracking.client_for(info["uri"])
         if client.get_run(info["run_id"]).info.status == "RUNNING":
-            tracking.end_run(client, info["run_id"], "KILLED", "the sweep was interrupted before its end")
+            tracking.end_run(client, info["run_id"], "KILLED", reason)
             tracking.mark_orphans_killed(client, info["experiment_id"], info["run_id"])
     except Exception as err:  # the store went away: the next sweep marks the runs KILLED (their pids are dead)
-        log.warning("Could not end the interrupted sweep's runs: %s", err)
+        log.log(logging.DEBUG if quiet else logging.WARNING, "Could not end the interrupted sweep's runs: %s", err)
 
 
 def read_results(sweep_dir: Path, parent: dict | None) -> list[dict]:

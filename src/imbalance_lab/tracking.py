@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -27,17 +28,29 @@ import mlflow
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 
-from imbalance_lab.errors import ImbalanceLabError
-from imbalance_lab.paths import project_root
+from imbalance_lab.errors import FULL_TEXTS, ImbalanceLabError, disk_full
+from imbalance_lab.paths import console_script, project_root
 
 log = logging.getLogger(__name__)
 
 PARENT_FILE = ".imbalance_lab_parent.json"
 BATCH = 1000            # MLflow accepts at most 1000 entities per log_batch call (100 params, 100 tags)
 FLUSH_SECONDS = 5.0     # per-epoch curves reach the store at least this often while a run trains
+MIN_FREE_MB = 50        # a store's disk with less free space is refused at the start (a run writes ~0.1-1 MB)
 
 
 # -- store and experiment ----------------------------------------------------------------------
+
+class _FullDiskRecords(logging.Filter):
+    """MLflow logs each SQL write that fails with its traceback; a full disk stops the sweep with one
+    sentence instead (sweep.stop_if_disk_full), so MLflow's records of that error are left out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return disk_full(error) is None and not any(text in record.getMessage().lower() for text in FULL_TEXTS)
+
+
+logging.getLogger("mlflow.store.db.utils").addFilter(_FullDiskRecords())
 
 _clients: dict[str, RetryingClient] = {}
 
@@ -142,6 +155,11 @@ def check_store(uri: str) -> None:
     if not os.access(target, os.W_OK):
         raise ImbalanceLabError(f"tracking.uri={uri}: {target} is read-only for this user; make it writable or "
                                 f"point tracking.uri at a store in a folder you can write.")
+    free = shutil.disk_usage(db_path.parent).free
+    if free < MIN_FREE_MB * 2**20:
+        raise ImbalanceLabError(f"tracking.uri={uri}: the disk holding {db_path.parent} has {free / 2**20:.1f} MB free, "
+                                f"too little for the runs' metrics and artifacts (keep {MIN_FREE_MB} MB or more); free "
+                                f"some space or point tracking.uri at a store on another disk.")
 
 
 def artifact_root_for(uri: str) -> str | None:
@@ -355,12 +373,22 @@ def read_parent(sweep_dir: Path) -> dict | None:
 
 
 def ui_command(uri: str) -> str:
-    """The command that opens the MLflow UI on this store, from any folder."""
+    """How to browse the runs in the store at `uri`, pasteable from any folder with the venv inactive:
+    `make ui` in the project for its own store, else the absolute `mlflow ui` command over the
+    store's absolute path; a tracking server serves its own UI, so its address."""
     import shlex
 
-    if uri.startswith("sqlite:///") and sqlite_path(uri) == project_root() / "mlflow.db":
-        return f"make -C {shlex.quote(str(project_root()))} ui"
-    return f"mlflow ui --backend-store-uri {shlex.quote(uri)} --host 127.0.0.1 --port 5000"
+    if urlparse(uri).scheme in ("http", "https"):
+        return f"{uri} (the tracking server's own UI)"
+    db_path = sqlite_path(uri)
+    if db_path is not None:
+        db_path = db_path.resolve()
+        uri = f"sqlite:///{db_path}"
+        if db_path == project_root() / "mlflow.db" and os.environ.get("MLFLOW_TRACKING_URI") in (None, "", uri):
+            return f"make -C {shlex.quote(str(project_root()))} ui"
+    return ("MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false " + shlex.join(
+        [console_script("mlflow"), "ui", "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", "5000",
+         "--workers", "1"]))
 
 
 def start_sweep(uri: str, experiment: str, sweep_dir: Path, overrides: list[str]) -> dict:

@@ -105,12 +105,12 @@ def path_for(name: str) -> Path:
     raise ImbalanceLabError(f"No KEEL dataset named {name!r} among the {len(files)} installed; {hint}")
 
 
-def load_keel(name: str = "ecoli1", na: str = "error") -> RawData:
-    """One KEEL dataset; labels as in the file (e.g. positive/negative), positive = the minority."""
+def load_keel(name: str = "ecoli1", na: str = "error", drop: list[str] | str | None = None) -> RawData:
+    """One KEEL dataset; labels as in the file (e.g. positive/negative), positive = the minority;
+    `drop`: attributes left out of the features."""
     path = path_for(name)
     keel = read_dat(path)
-    raw = frame_to_raw(keel.frame, keel.output, na=na, name=f"KEEL {name}", source=str(path))
-    return raw
+    return frame_to_raw(keel.frame, keel.output, na=na, name=f"KEEL {name}", source=str(path), drop=drop)
 
 
 @dataclass(frozen=True)

@@ -104,12 +104,14 @@ def _split_cached(dataset_json: str, seed: int) -> _Split:
     y = encode(raw.y)
     val_size, test_size = float(cfg.get("val_size", 0.2)), float(cfg.get("test_size", 0.2))
     if raw.X_test is None:
-        X_rest, X_test, y_rest, y_test = _stratified(raw.X, y, test_size, seed, labels)
+        X_rest, X_test, y_rest, y_test = _stratified(raw.X, y, test_size, seed, labels, "test",
+                                                     f"dataset.test_size={test_size}")
         val_share = val_size / (1.0 - test_size)
     else:
         X_rest, y_rest, X_test, y_test = raw.X, y, raw.X_test, encode(raw.y_test)
         val_share = val_size
-    X_train, X_val, y_train, y_val = _stratified(X_rest, y_rest, val_share, seed, labels)
+    X_train, X_val, y_train, y_val = _stratified(X_rest, y_rest, val_share, seed, labels, "validation",
+                                                 f"dataset.val_size={val_size}", before=y)
     X_train, y_train = inject(X_train, y_train, len(labels), seed, **cfg.get("imbalance") or {})
     X_train, y_train = _at_most(X_train, y_train, cfg.get("max_train_rows"), seed, "max_train_rows")
     X_val, y_val = _at_most(X_val, y_val, cfg.get("max_val_rows"), seed, "max_val_rows")
@@ -165,20 +167,28 @@ def _label_encoder(raw: RawData):
     return tuple(str(c) for c in classes), encode
 
 
-def _stratified(X, y, share, seed, labels):
+def _stratified(X, y, share, seed, labels, split: str, key: str, before=None):
+    """Rows and labels into (rest, `split`), stratified. A class too small for it is named with its
+    rows at this split, and, for the validation split, with the rows the test split left it."""
     counts = np.bincount(y, minlength=len(labels))
-    too_small = [(labels[c], int(n)) for c, n in enumerate(counts) if n < 2]
+    too_small = [c for c, n in enumerate(counts) if n < 2]
     if too_small:
-        name, n = too_small[0]
+        c = too_small[0]
+        if before is None or len(before) == len(y):
+            where = "in the data" if before is None else "among the training rows (the test set comes separately)"
+        else:
+            total = int(np.bincount(before, minlength=len(labels))[c])
+            where = (f"left for training and validation after the stratified test split took "
+                     f"{total - int(counts[c])} of its {total}")
         raise ImbalanceLabError(
-            f"Class '{name}' has {n} row(s), too few to split stratified into train/validation/test; "
-            f"add rows of that class or drop it from the data."
+            f"Class '{labels[c]}' has {int(counts[c])} row(s) {where}, too few for the stratified {split} split "
+            f"({key}), which needs 2 per class; add rows of that class or drop its rows from the data."
         )
     try:
         return train_test_split(X, y, test_size=share, stratify=y, random_state=seed)
     except ValueError as err:
         raise ImbalanceLabError(
-            f"Cannot split {len(y)} rows stratified with a {share:.0%} share ({err}); "
+            f"Cannot split {len(y)} rows stratified with a {share:.0%} {split} share ({err}); "
             f"use more data or change dataset.val_size/dataset.test_size."
         ) from None
 

@@ -61,13 +61,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def command_line(experiment: str, uri: str) -> str:
-    """The command that reports on `experiment` in the store at `uri`, as short as it can be."""
+    """The command that reports on `experiment` in the store at `uri`, pasteable from any folder with
+    the venv inactive: the console script's absolute path, and the store unless it is the project's."""
+    import os
     import shlex
 
-    parts = ["imbalance-lab-report", "--experiment", experiment]
-    if uri != default_tracking_uri():
+    from imbalance_lab.paths import console_script, project_root
+
+    if uri.startswith("sqlite:///"):  # a relative database path would depend on the folder
+        uri = f"sqlite:///{Path(uri[len('sqlite:///'):]).resolve()}"
+    parts = [console_script("imbalance-lab-report"), "--experiment", experiment]
+    if uri != f"sqlite:///{project_root() / 'mlflow.db'}" or os.environ.get("MLFLOW_TRACKING_URI"):
         parts += ["--tracking-uri", uri]
-    return " ".join(shlex.quote(p) for p in parts)
+    return shlex.join(parts)
 
 
 def summary(report, output: Path) -> str:
