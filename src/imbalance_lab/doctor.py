@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from omegaconf import DictConfig
 
+from imbalance_lab.embeddings import backbone_trains, model_inputs
 from imbalance_lab.errors import ImbalanceLabError
 from imbalance_lab.evaluation import naive_macro_f1
 from imbalance_lab.paths import CONF_DIR
@@ -138,7 +139,25 @@ def lint_config(cfg: DictConfig, choices: dict[str, str], data=None) -> list[Fin
             f"plausible new ones, and the network learns to recognise the blends.",
             "sampler=random_over (repeats real images) or class_weight=balanced.",
         ))
+    findings += _backbone_in_training(cfg, data)
     return findings
+
+
+def _backbone_in_training(cfg: DictConfig, data) -> list[Finding]:
+    """model=pretrained with model.trainable: every epoch pays the backbone, not once per study."""
+    if not backbone_trains(cfg.get("model")):
+        return []
+    trainable, backbone, epochs = cfg.model.trainable, cfg.model.backbone, int(cfg.trainer.epochs)
+    images = f"all {int(data.class_counts('train').sum()):,} training images" if data is not None else "every training image"
+    return [Finding(
+        "info", "backbone_in_training",
+        f"model.trainable={trainable}: every epoch of every run sends {images} through {backbone} (forward, and "
+        f"backward through the layers that train) and the validation images once more, up to {epochs} epochs a run; "
+        f"with a frozen backbone the images go through it once per study (cached embeddings) and each run trains "
+        f"only the head.",
+        "model.trainable=false for the study, then fine-tune only its best combination.",
+        {"trainable": trainable, "backbone": str(backbone), "epochs": epochs},
+    )]
 
 
 def _binary_accuracy_finding(activation: str, data) -> Finding:
@@ -477,7 +496,7 @@ def diagnose(overrides: list[str], probe: bool = True) -> tuple[DictConfig, dict
     from imbalance_lab.data import load_splits
 
     cfg, choices = compose(overrides)
-    data = load_splits(cfg.dataset, cfg.seed)
+    data = load_splits(cfg.dataset, cfg.seed, model_inputs(cfg.model))  # model=pretrained: the cached embeddings
     findings = data_findings(data, cfg, choices)
     if probe:
         findings.append(signal_finding(signal_probe(data.X_train, data.y_train, int(cfg.seed))))

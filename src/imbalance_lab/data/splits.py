@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -56,16 +57,21 @@ class Splits:
         return np.bincount(y, minlength=self.n_classes)
 
 
-def load_splits(dataset_cfg: DictConfig | dict, seed: int) -> Splits:
-    """Load, split and scale a dataset; cached per process for runs that share (dataset, seed)."""
+def load_splits(dataset_cfg: DictConfig | dict, seed: int, model_inputs: Callable[[RawData], RawData] | None = None) -> Splits:
+    """Load, split and scale a dataset; cached per process for runs that share (dataset, seed).
+    `model_inputs` (hashable; embeddings.model_inputs) turns the loaded rows into what the model
+    takes before they are split, e.g. images into a frozen backbone's embeddings; its
+    `standardise` says whether they are then scaled."""
     plain = OmegaConf.to_container(dataset_cfg, resolve=True) if isinstance(dataset_cfg, DictConfig) else dataset_cfg
-    return _load_splits_cached(json.dumps(plain, sort_keys=True), int(seed))
+    return _load_splits_cached(json.dumps(plain, sort_keys=True), int(seed), model_inputs)
 
 
 @lru_cache(maxsize=4)
-def _load_splits_cached(dataset_json: str, seed: int) -> Splits:
+def _load_splits_cached(dataset_json: str, seed: int, model_inputs=None) -> Splits:
     cfg: dict[str, Any] = json.loads(dataset_json)
     raw = _load_raw(json.dumps({k: v for k, v in cfg.items() if k not in SPLIT_KEYS}, sort_keys=True))
+    if model_inputs is not None:
+        raw = model_inputs(raw)
     labels, encode = _label_encoder(raw)
     y = encode(raw.y)
     val_size, test_size = float(cfg.get("val_size", 0.2)), float(cfg.get("test_size", 0.2))
@@ -78,7 +84,8 @@ def _load_splits_cached(dataset_json: str, seed: int) -> Splits:
     X_train, X_val, y_train, y_val = _stratified(X_rest, y_rest, val_share, seed, labels)
     X_train, y_train = inject(X_train, y_train, len(labels), seed, **cfg.get("imbalance") or {})
     X_train, X_val, X_test = _impute(X_train, X_val, X_test)
-    X_train, X_val, X_test = _scale(X_train, X_val, X_test)
+    if model_inputs is None or model_inputs.standardise:
+        X_train, X_val, X_test = _scale(X_train, X_val, X_test)
     arrays = [X_train, y_train, X_val, y_val, X_test, y_test]
     for a in arrays:
         a.setflags(write=False)  # shared by every run in this process that uses the same data
