@@ -141,7 +141,7 @@ BAD_FOLDERS = {
     "a class folder with no images": (_empty_class, r"class folder .*dog \(dataset.path\) has no images"),
     "a file that is not an image": (_not_an_image, r"dog/00001.png is not an image Pillow can read"),
     "a test class training lacks": (_extra_test_class, r"dataset.test_path=.*Test has class folder\(s\) \['fox'\]"),
-    "over the memory budget": (_small_budget, r"6 images .* at 512x512x3 they need about 22.5 MB .*"
+    "over the memory budget": (_small_budget, r"x holds 6 images: at 512x512x3 they need about 22.5 MB .*"
                                               r"more than dataset.memory_budget_gb=0.01"),
     "over half of this machine": (_this_machine, r"at 60000x60000x3 they need about 301.7 GB .*half of this machine's"),
 }

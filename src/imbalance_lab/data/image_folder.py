@@ -38,22 +38,25 @@ def load_image_folder(path: str | None = None, test_path: str | None = None, ima
     if color_mode not in COLOR_MODES:
         raise ImbalanceLabError(f"dataset.color_mode={color_mode!r} is not one of {list(COLOR_MODES)}; "
                                 f"choose one of those.")
-    train = class_files(_folder(path, "dataset.path"), "dataset.path")
-    test = class_files(_folder(test_path, "dataset.test_path"), "dataset.test_path") if test_path else None
+    train_folder = _folder(path, "dataset.path")
+    test_folder = _folder(test_path, "dataset.test_path") if test_path else None
+    train = class_files(train_folder, "dataset.path")
+    test = class_files(test_folder, "dataset.test_path") if test_folder else None
     if test is not None:
         _check_test_classes(train, test, path, test_path)
     channels = COLOR_MODES[color_mode][1]
     n_images = sum(map(len, train.values())) + (sum(map(len, test.values())) if test else 0)
-    check_memory(n_images, (height, width, channels), memory_budget_gb, path)
+    check_memory(n_images, (height, width, channels), memory_budget_gb,
+                 f"dataset.path={path}" + (f" with dataset.test_path={test_path}" if test else ""))
     sizes: Counter = Counter()
     X, y = read_images(train, (height, width), color_mode, sizes)
     X_test, y_test = read_images(test, (height, width), color_mode, sizes) if test else (None, None)
     _report_sizes(sizes, (height, width), path)
     counts = ", ".join(f"{label} {len(files)}" for label, files in train.items())
-    description = f"image folder {Path(path).name}: {len(y)} images of {height}x{width}x{channels} ({counts})"
+    description = f"image folder {train_folder.name}: {len(y)} images of {height}x{width}x{channels} ({counts})"
     if test:
-        description += f"; test folder {Path(test_path).name}: {len(y_test)} images"
-    source = str(_folder(path, "dataset.path")) + (f" + test {_folder(test_path, 'dataset.test_path')}" if test else "")
+        description += f"; test folder {test_folder.name}: {len(y_test)} images"
+    source = str(train_folder) + (f" + test {test_folder}" if test else "")
     return RawData(X, y, X_test, y_test, is_image=True, description=description, source=source)
 
 
@@ -118,7 +121,7 @@ def _check_test_classes(train: dict, test: dict, path: str, test_path: str) -> N
                     test_path, absent)
 
 
-def check_memory(n_images: int, shape: tuple[int, int, int], budget_gb: float | None, path: str) -> None:
+def check_memory(n_images: int, shape: tuple[int, int, int], budget_gb: float | None, folders: str) -> None:
     """Before decoding anything: the pixels and their float copy must fit the budget."""
     need = n_images * int(np.prod(shape)) * BYTES_PER_VALUE
     machine = _physical_memory()
@@ -127,7 +130,7 @@ def check_memory(n_images: int, shape: tuple[int, int, int], budget_gb: float | 
         where = (f"dataset.memory_budget_gb={budget_gb}" if budget_gb is not None else
                  f"half of this machine's {_size(machine)} (dataset.memory_budget_gb)")
         raise ImbalanceLabError(
-            f"dataset.path={path} holds {n_images:,} images (test folder included): at {'x'.join(map(str, shape))} "
+            f"{folders} holds {n_images:,} images: at {'x'.join(map(str, shape))} "
             f"they need about {_size(need)} in memory (the pixels and a float copy), more than {where}; "
             f"use a smaller dataset.image_size, a subset of the folder, or raise dataset.memory_budget_gb.")
 
