@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 
+import joblib
 import numpy as np
 
 from imbalance_lab.data.raw import RawData
@@ -32,7 +33,6 @@ from imbalance_lab.paths import cache_dir
 log = logging.getLogger(__name__)
 
 PRETRAINED_BUILDER = "imbalance_lab.models.pretrained.build_pretrained"
-CACHE_FORMAT = 1
 # weights=null: every process and run builds the same randomly initialised backbone, from this
 # seed, so that its embeddings are cached like any others (the run's own seed is left as it was).
 RANDOM_BACKBONE_SEED = 0
@@ -124,26 +124,22 @@ def _as_float(pixels: np.ndarray) -> np.ndarray:
 
 # -- the cache -------------------------------------------------------------------------------------
 
-_recent: dict[tuple, tuple] = {}   # this process's last embeddings: a seed sweep reads the file once
+_recent: dict[tuple, tuple] = {}   # this process's last embeddings: a seed sweep reads the cache once
 
 
 def embed_images(spec: BackboneInputs, X: np.ndarray, X_test: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """The backbone's outputs for X (and X_test): read from the cache, else computed and cached."""
+    """The backbone's outputs for X (and X_test): read from the cache, else computed and cached
+    (joblib.Memory under paths.cache_dir()/embeddings, read back memory-mapped)."""
     memo = (spec, id(X), id(X_test))
     if memo in _recent:
         return _recent[memo][2]
     key = cache_key(spec, X, X_test)
-    file = cache_dir() / "embeddings" / f"{spec.backbone}-{key}.npz"
-    result = _read(file)
-    if result is None:
-        with _lock(file):
-            result = _read(file)  # another process may have computed them meanwhile
-            if result is None:
-                result = compute_embeddings(spec, X, X_test)
-                _write(file, result, spec, X, X_test)
-    else:
-        log.info("%s embeddings of %d images read from the cache %s.", spec.backbone,
-                 len(X) + (0 if X_test is None else len(X_test)), file)
+    folder = cache_dir() / "embeddings"
+    compute = joblib.Memory(folder, mmap_mode="r", verbose=0).cache(compute_embeddings, ignore=["spec", "X", "X_test"])
+    with _one_process_computes(folder / "locks" / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.lock"):
+        if compute.check_call_in_cache(key, spec, X, X_test):
+            log.info("%s embeddings of %d images read from the cache %s.", spec.backbone, _count(X, X_test), folder)
+        result = compute(key, spec, X, X_test)
     _recent.clear()
     _recent[memo] = (X, X_test, result)  # the arrays kept alive: their ids stay theirs
     return result
@@ -155,12 +151,9 @@ def forget_in_memory() -> None:
 
 
 def cache_key(spec: BackboneInputs, X: np.ndarray, X_test: np.ndarray | None) -> str:
-    """A digest of everything the embeddings depend on: the pixels (so the image files and the
+    """Everything the embeddings depend on: a digest of the pixels (so of the image files and the
     image size), the backbone, its weights, the pooling, and the Keras version that defines it."""
     digest = hashlib.sha256()
-    described = {"format": CACHE_FORMAT, "backbone": spec.backbone, "weights": spec.weights_id,
-                 "pooling": spec.pooling, "keras": metadata.version("keras")}
-    digest.update(json.dumps(described, sort_keys=True).encode())
     for pixels in (X, X_test):
         if pixels is None:
             digest.update(b"none")
@@ -168,52 +161,26 @@ def cache_key(spec: BackboneInputs, X: np.ndarray, X_test: np.ndarray | None) ->
         pixels = np.ascontiguousarray(pixels)
         digest.update(f"{pixels.dtype.str}{pixels.shape}".encode())
         digest.update(memoryview(pixels).cast("B"))
-    return digest.hexdigest()[:20]
-
-
-def _read(file: Path) -> tuple[np.ndarray, np.ndarray | None] | None:
-    if not file.is_file():
-        return None
-    try:
-        with np.load(file) as stored:
-            return stored["X"], (stored["X_test"] if "X_test" in stored.files else None)
-    except (OSError, ValueError, KeyError) as err:  # a damaged file (disk full, killed mid-write elsewhere)
-        log.warning("The cached embeddings %s cannot be read (%s); computing them again.", file, err)
-        return None
-
-
-def _write(file: Path, result, spec: BackboneInputs, X, X_test) -> None:
-    """Written to a temporary file and renamed: a reader never sees half a file."""
-    arrays = {"X": result[0]} if result[1] is None else {"X": result[0], "X_test": result[1]}
-    temporary = file.with_name(f"{file.stem}.{os.getpid()}.partial.npz")
-    try:
-        np.savez(temporary, **arrays)
-        os.replace(temporary, file)
-        file.with_suffix(".json").write_text(json.dumps({
-            "backbone": spec.backbone, "weights": spec.weights, "pooling": spec.pooling,
-            "images": len(X) + (0 if X_test is None else len(X_test)), "image_shape": list(X.shape[1:]),
-            "embedding_size": int(result[0].shape[1])}, indent=2))
-    except OSError as err:
-        temporary.unlink(missing_ok=True)
-        log.warning("Could not cache the embeddings in %s (%s): the next run computes them again. Set "
-                    "IMBALANCE_LAB_CACHE to a writable folder.", file.parent, err)
+    return json.dumps({"backbone": spec.backbone, "weights": spec.weights_id, "pooling": spec.pooling,
+                       "keras": metadata.version("keras"), "pixels": digest.hexdigest()}, sort_keys=True)
 
 
 @contextlib.contextmanager
-def _lock(file: Path):
-    """One process computes a dataset's embeddings; a parallel sweep's other workers wait for them."""
+def _one_process_computes(lock: Path):
+    """A parallel sweep's workers wait for the one computing a dataset's embeddings, then read
+    them, instead of each running the backbone (joblib.Memory itself does not lock)."""
     try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(file.with_suffix(".lock"), "w")
-    except OSError:
+        import fcntl
+    except ImportError:  # no advisory locks (Windows): a parallel worker may compute them too
+        yield
+        return
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock, "w")
+    except OSError:  # a read-only cache: joblib.Memory says so and computes without it
         yield
         return
     with handle:
-        try:
-            import fcntl
-        except ImportError:  # no advisory locks (Windows): a parallel worker may compute them too
-            yield
-            return
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -221,10 +188,15 @@ def _lock(file: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _count(X, X_test) -> int:
+    return len(X) + (0 if X_test is None else len(X_test))
+
+
 # -- the backbone ----------------------------------------------------------------------------------
 
-def compute_embeddings(spec: BackboneInputs, X: np.ndarray, X_test: np.ndarray | None):
-    """Every image through the frozen backbone once (Keras's predict), a chunk at a time."""
+def compute_embeddings(key: str, spec: BackboneInputs, X: np.ndarray, X_test: np.ndarray | None):
+    """Every image through the frozen backbone once (Keras's predict), a chunk at a time. `key`
+    (cache_key) names the result in the cache."""
     from imbalance_lab.models.pretrained import feature_extractor  # imports TensorFlow
 
     started = time.perf_counter()
@@ -232,9 +204,8 @@ def compute_embeddings(spec: BackboneInputs, X: np.ndarray, X_test: np.ndarray |
         extractor = feature_extractor(spec.backbone, spec.weights, tuple(X.shape[1:]), spec.pooling)
     out = [None if pixels is None else _predict(extractor, pixels) for pixels in (X, X_test)]
     computed["count"] += 1
-    n = len(X) + (0 if X_test is None else len(X_test))
     log.info("Computed %s embeddings of %d images (%s) in %.1f s, once for every run of this study.",
-             spec.backbone, n, "x".join(map(str, X.shape[1:])), time.perf_counter() - started)
+             spec.backbone, _count(X, X_test), "x".join(map(str, X.shape[1:])), time.perf_counter() - started)
     return out[0], out[1]
 
 
