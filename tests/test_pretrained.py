@@ -155,6 +155,7 @@ def test_a_weights_file_loads_and_gives_that_backbones_embeddings(thread_folder,
         np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
 
 
+@pytest.mark.filterwarnings("ignore:Skipping nested container")  # Keras's own note on the mismatch
 def test_a_weights_file_of_another_backbone_is_one_sentence(tmp_path):
     other = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3))
     other.save_weights(tmp_path / "mobilenet.weights.h5")
