@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 from imbalance_lab import doctor, tracking
 from imbalance_lab.configs import call_target, flat_params, run_key, run_name, yaml_text
 from imbalance_lab.data import Splits, load_splits
+from imbalance_lab.embeddings import model_inputs
 from imbalance_lab.evaluation import Evaluation, confusion_matrix_figure, evaluate
 from imbalance_lab.remedies.sampling import Resampled
 from imbalance_lab.remedies.weighting import NORMALISATION, sample_weights
@@ -59,7 +60,7 @@ def train_and_evaluate(cfg: DictConfig, on_epoch=None, name: str = "", progress_
     from imbalance_lab.training import fit, predict_logits, seed_everything
 
     seed_everything(cfg.seed)
-    data = load_splits(cfg.dataset, cfg.seed)
+    data = load_splits(cfg.dataset, cfg.seed, model_inputs(cfg.model))  # model=pretrained: embeddings, cached
     activation = cfg.activation.function
     train = cached_resample(cfg.sampler, cfg.seed, data.X_train, data.y_train, data.labels, data.fingerprint)
     counts = np.asarray(train.counts_after)  # balanced_batch: the expected counts the batches realise
