@@ -43,7 +43,7 @@ report: install  ## a study's leaderboard over seeds, effects, tests and plots: 
 	$(BIN)/imbalance-lab-report --experiment $(EXPERIMENT) --tracking-uri '$(STORE)'
 
 bench: install  ## the benchmarks of tests/benchmarks (QUICK=1: fewer rounds, smaller sizes); writes tests/benchmarks/RESULTS.md
-	cd tests/benchmarks && export TF_CPP_MIN_LOG_LEVEL=3 && for b in bench_training bench_sweep bench_samplers; do \
+	cd tests/benchmarks && export TF_CPP_MIN_LOG_LEVEL=3 && for b in bench_training bench_sweep bench_samplers bench_images; do \
 		QUICK=$(QUICK) ../../$(BIN)/python $$b.py || exit 1; done
 
 ui: install  ## the MLflow UI over the same store, on 127.0.0.1 only
@@ -63,7 +63,7 @@ lint: install
 clean:  ## every output folder (Hydra's runs and sweeps, reports, caches); the MLflow store stays (clean-store)
 	rm -rf multirun outputs reports .cache .pytest_cache
 
-clean-cache:  ## the resampled training sets and other computed data kept between sweeps
+clean-cache:  ## the resampled training sets, image embeddings and other computed data kept between sweeps
 	rm -rf .cache
 
 clean-store:  ## the MLflow store and its artifacts, after a confirmation

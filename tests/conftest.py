@@ -28,6 +28,18 @@ TINY = [
 ]
 
 
+@pytest.fixture(scope="session")
+def thread_folder(tmp_path_factory) -> Path:
+    """The forum thread's Train/ and Test/ folders in miniature: six expressions, 20-60 training
+    and 4-20 test PNGs of 32x32 per class, in the thread's proportions."""
+    from image_folders import THREAD_TEST_COUNTS, THREAD_TRAIN_COUNTS, scaled_counts, write_folder
+
+    root = tmp_path_factory.mktemp("faces")
+    write_folder(root / "Train", scaled_counts(THREAD_TRAIN_COUNTS, 60, 20), seed=0)
+    write_folder(root / "Test", scaled_counts(THREAD_TEST_COUNTS, 20, 4), seed=1)
+    return root
+
+
 @pytest.fixture
 def store(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'mlflow.db'}"

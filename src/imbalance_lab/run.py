@@ -19,6 +19,7 @@ from imbalance_lab import tracking
 from imbalance_lab.configs import call_target, flat_params, run_key, run_name, yaml_text
 from imbalance_lab.data import Splits, load_splits
 from imbalance_lab.doctor import rules as doctor_rules
+from imbalance_lab.embeddings import model_inputs
 from imbalance_lab.evaluation import Evaluation, confusion_matrix_figure, evaluate
 from imbalance_lab.remedies.sampling import Resampled
 from imbalance_lab.remedies.weighting import NORMALISATION, sample_weights
@@ -55,7 +56,7 @@ def train_and_evaluate(cfg: DictConfig, on_epoch=None, name: str = "", progress_
     predict test -> decide -> evaluate. `on_epoch(row)` receives each epoch's curves;
     `progress_note(fraction of the run done)` adds to the progress lines (a sweep's position)."""
     # seeded by itself; first, so that bad data is told before TensorFlow loads
-    data = load_splits(cfg.dataset, cfg.seed, cfg.get("preprocess"))
+    data = load_splits(cfg.dataset, cfg.seed, cfg.get("preprocess"), model_inputs(cfg.model))  # model=pretrained: embeddings
     from imbalance_lab.models import build_model
     from imbalance_lab.remedies.bias import class_priors
     from imbalance_lab.remedies.losses import activate

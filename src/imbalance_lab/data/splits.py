@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -16,7 +17,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.model_selection import train_test_split
 
 from imbalance_lab.data.imbalance import inject
-from imbalance_lab.data.preprocess import STANDARD, FeatureScale, fit_transform, make_transformer
+from imbalance_lab.data.preprocess import NONE, STANDARD, FeatureScale, fit_transform, make_transformer
 from imbalance_lab.data.raw import RawData
 from imbalance_lab.errors import ImbalanceLabError
 
@@ -60,12 +61,19 @@ class Splits:
         return np.bincount(y, minlength=self.n_classes)
 
 
-def load_splits(dataset_cfg: DictConfig | dict, seed: int, preprocess_cfg: DictConfig | dict | None = None) -> Splits:
+def load_splits(dataset_cfg: DictConfig | dict, seed: int, preprocess_cfg: DictConfig | dict | None = None,
+                model_inputs: Callable[[RawData], RawData] | None = None) -> Splits:
     """Load, split and preprocess a dataset (`preprocess_cfg`: the `preprocess` option's config,
-    `standard` when None); cached per process for runs that share (dataset, seed, preprocess)."""
+    `standard` when None); cached per process for runs that share (dataset, seed, preprocess).
+    `model_inputs` (hashable; embeddings.model_inputs) turns the loaded rows into what the model
+    takes before they are split, e.g. images into a frozen backbone's embeddings; when its
+    `standardise` is false (a fine-tuning backbone, which has its own preprocess_input) the rows
+    are not preprocessed."""
     preprocess = STANDARD if preprocess_cfg is None else _plain(preprocess_cfg)
+    if model_inputs is not None and not model_inputs.standardise:
+        preprocess = NONE
     return _load_splits_cached(json.dumps(_plain(dataset_cfg), sort_keys=True), int(seed),
-                               json.dumps(preprocess, sort_keys=True))
+                               json.dumps(preprocess, sort_keys=True), model_inputs)
 
 
 def _plain(node: DictConfig | dict) -> dict:
@@ -81,8 +89,8 @@ class _Split:
 
 
 @lru_cache(maxsize=4)
-def _load_splits_cached(dataset_json: str, seed: int, preprocess_json: str) -> Splits:
-    split = _split_cached(dataset_json, seed)
+def _load_splits_cached(dataset_json: str, seed: int, preprocess_json: str, model_inputs=None) -> Splits:
+    split = _split_cached(dataset_json, seed, model_inputs)
     X_train, y_train, X_val, y_val, X_test, y_test = split.arrays
     preprocess = json.loads(preprocess_json)
     option = str(preprocess.get("_target_") or "none").rsplit(".", 1)[-1]
@@ -96,10 +104,12 @@ def _load_splits_cached(dataset_json: str, seed: int, preprocess_json: str) -> S
 
 
 @lru_cache(maxsize=2)
-def _split_cached(dataset_json: str, seed: int) -> _Split:
+def _split_cached(dataset_json: str, seed: int, model_inputs=None) -> _Split:
     """The splits before preprocessing: every preprocess option of a sweep starts from these."""
     cfg: dict[str, Any] = json.loads(dataset_json)
     raw = _load_raw(json.dumps({k: v for k, v in cfg.items() if k not in SPLIT_KEYS}, sort_keys=True))
+    if model_inputs is not None:
+        raw = model_inputs(raw)
     labels, encode = _label_encoder(raw)
     y = encode(raw.y)
     val_size, test_size = float(cfg.get("val_size", 0.2)), float(cfg.get("test_size", 0.2))

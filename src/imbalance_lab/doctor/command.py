@@ -83,7 +83,7 @@ def diagnose(overrides: list[str], probe: bool = True) -> tuple[DictConfig, dict
     from imbalance_lab.data import load_splits
 
     cfg, choices = compose(overrides)
-    data = load_splits(cfg.dataset, cfg.seed, cfg.get("preprocess"))
+    data = load_splits(cfg.dataset, cfg.seed, cfg.get("preprocess"), model_inputs(cfg.model))  # pretrained: embeddings
     findings = data_findings(data, cfg, choices)
     if probe:
         findings.append(signal_finding(signal_probe(data.X_train, data.y_train, int(cfg.seed))))

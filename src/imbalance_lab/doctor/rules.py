@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 from imbalance_lab.doctor import fit_rules
 from imbalance_lab.doctor.findings import Finding, option_exists, warning_codes
 from imbalance_lab.doctor.findings import pct as _pct
+from imbalance_lab.embeddings import backbone_trains
 from imbalance_lab.evaluation import naive_macro_f1
 
 __all__ = ["Finding", "after_training", "data_findings", "keras_accuracy", "lint_config", "warning_codes"]
@@ -98,7 +99,25 @@ def lint_config(cfg: DictConfig, choices: dict[str, str], data=None) -> list[Fin
     findings += fit_rules.heavy_regularisation(cfg, data)
     if data is not None:
         findings += fit_rules.unscaled_inputs(data, choices.get("preprocess", "standard"))
+    findings += _backbone_in_training(cfg, data)
     return findings
+
+
+def _backbone_in_training(cfg: DictConfig, data) -> list[Finding]:
+    """model=pretrained with model.trainable: every epoch pays the backbone, not once per study."""
+    if not backbone_trains(cfg.get("model")):
+        return []
+    trainable, backbone, epochs = cfg.model.trainable, cfg.model.backbone, int(cfg.trainer.epochs)
+    images = f"all {int(data.class_counts('train').sum()):,} training images" if data is not None else "every training image"
+    return [Finding(
+        "info", "backbone_in_training",
+        f"model.trainable={trainable}: every epoch of every run sends {images} through {backbone} (forward, and "
+        f"backward through the layers that train) and the validation images once more, up to {epochs} epochs a run; "
+        f"with a frozen backbone the images go through it once per study (cached embeddings) and each run trains "
+        f"only the head.",
+        "model.trainable=false for the study, then fine-tune only its best combination.",
+        {"trainable": trainable, "backbone": str(backbone), "epochs": epochs},
+    )]
 
 
 def _binary_accuracy_finding(activation: str, data) -> Finding:
