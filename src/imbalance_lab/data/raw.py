@@ -16,3 +16,4 @@ class RawData:
     is_image: bool = False             # X is (n, height, width, channels)
     description: str = ""
     source: str = ""                   # where the rows come from (a file, a generator): the MLflow dataset source
+    standardise: bool = True           # False: features already share one scale (pixels in [0, 1]); the split keeps them

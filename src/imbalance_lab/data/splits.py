@@ -15,12 +15,13 @@ from sklearn.impute import SimpleImputer
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
+from imbalance_lab.data.binary import one_vs_rest
 from imbalance_lab.data.imbalance import inject
 from imbalance_lab.data.raw import RawData
 from imbalance_lab.errors import ImbalanceLabError
 
 # Keys of a `dataset` option that belong to the split, not to its loader.
-SPLIT_KEYS = ("val_size", "test_size", "imbalance")
+SPLIT_KEYS = ("val_size", "test_size", "imbalance", "positive", "train_size")
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ def load_splits(dataset_cfg: DictConfig | dict, seed: int) -> Splits:
 def _load_splits_cached(dataset_json: str, seed: int) -> Splits:
     cfg: dict[str, Any] = json.loads(dataset_json)
     raw = _load_raw(json.dumps({k: v for k, v in cfg.items() if k not in SPLIT_KEYS}, sort_keys=True))
+    raw = one_vs_rest(raw, cfg.get("positive"))
     labels, encode = _label_encoder(raw)
     y = encode(raw.y)
     val_size, test_size = float(cfg.get("val_size", 0.2)), float(cfg.get("test_size", 0.2))
@@ -76,9 +78,11 @@ def _load_splits_cached(dataset_json: str, seed: int) -> Splits:
         X_rest, y_rest, X_test, y_test = raw.X, y, raw.X_test, encode(raw.y_test)
         val_share = val_size
     X_train, X_val, y_train, y_val = _stratified(X_rest, y_rest, val_share, seed, labels)
+    X_train, y_train = _training_subset(X_train, y_train, cfg.get("train_size"), seed)
     X_train, y_train = inject(X_train, y_train, len(labels), seed, **cfg.get("imbalance") or {})
     X_train, X_val, X_test = _impute(X_train, X_val, X_test)
-    X_train, X_val, X_test = _scale(X_train, X_val, X_test)
+    if raw.standardise:
+        X_train, X_val, X_test = _scale(X_train, X_val, X_test)
     arrays = [X_train, y_train, X_val, y_val, X_test, y_test]
     for a in arrays:
         a.setflags(write=False)  # shared by every run in this process that uses the same data
@@ -135,6 +139,22 @@ def _stratified(X, y, share, seed, labels):
             f"Cannot split {len(y)} rows stratified with a {share:.0%} share ({err}); "
             f"use more data or change dataset.val_size/dataset.test_size."
         ) from None
+
+
+def _training_subset(X, y, train_size, seed: int):
+    """`dataset.train_size` rows of the training split (a small-sample study, e.g. 200 MNIST digits),
+    drawn stratified so that every class keeps its share; null keeps them all."""
+    if train_size is None or int(train_size) == len(y):
+        return X, y
+    n = int(train_size)
+    if not len(np.unique(y)) <= n < len(y):
+        raise ImbalanceLabError(
+            f"dataset.train_size={train_size} must be at least the number of classes ({len(np.unique(y))}) and at "
+            f"most the {len(y)} rows of the training split; change it, or null for all of them."
+        )
+    keep, _ = train_test_split(np.arange(len(y)), train_size=n, stratify=y, random_state=seed)
+    keep = np.sort(keep)  # the split's (already shuffled) row order
+    return X[keep], y[keep]
 
 
 def _impute(X_train, X_val, X_test):
