@@ -120,6 +120,18 @@ def test_logit_adjusted_tau_0_is_ce_and_tau_1_is_balanced_softmax():
     np.testing.assert_allclose(_np(logit_adjusted("softmax", COUNTS, tau=1.0)(Y3, Z3)), balanced, rtol=1e-5)
 
 
+@pytest.mark.parametrize("tau", [0.5, 2.0])
+def test_logit_adjusted_between_and_beyond_the_endpoints_is_menons_formula(tau):
+    """Menon et al. (2021), eq. 10: -log(e^{z_y + tau log pi_y} / sum_j e^{z_j + tau log pi_j}), i.e. the
+    prior raised to the power tau. At tau 0 and 1 a wrong power (tau^2, 1/tau, sqrt) still agrees."""
+    pi = COUNTS / COUNTS.sum()
+    weighted = pi**tau * np.exp(Z3.astype(float))
+    expected = -np.log((Y3 * weighted).sum(axis=1) / weighted.sum(axis=1))
+    loss = logit_adjusted("softmax", COUNTS, tau=tau)
+    np.testing.assert_allclose(_np(loss(Y3, Z3)), expected, rtol=1e-5, atol=1e-6)  # float32 near 0
+    np.testing.assert_allclose(loss.details["offsets"], tau * np.log(pi), rtol=1e-12)
+
+
 def test_logit_losses_ignore_the_activation_and_say_so():
     for factory in (logit_adjusted, balanced_softmax, ldam):
         soft, sig = factory("softmax", COUNTS), factory("sigmoid", COUNTS)
