@@ -165,3 +165,37 @@ def test_ldam_deferred_reweighting_switches_on_at_drw_start_during_fit():
     fit(model, loss_fn, Z3, LABELS3, None, Z3, LABELS3, 3, cfg)
     weights = np.array(class_balanced_weights(COUNTS, 0.99))
     np.testing.assert_allclose(seen, [plain[0], plain[0], weights[LABELS3[0]] * plain[0]], rtol=1e-5)
+
+
+@pytest.mark.parametrize("base", ["bce", "focal"])
+def test_class_balanced_on_each_base_is_the_weights_times_that_base(base):
+    weights = np.asarray(class_balanced_weights(COUNTS, 0.9))[LABELS3]
+    inner = {"bce": binary_crossentropy("softmax"), "focal": focal("softmax", COUNTS, gamma=1.5)}[base]
+    loss = class_balanced("softmax", COUNTS, beta=0.9, base=base, gamma=1.5)
+    np.testing.assert_allclose(_np(loss(Y3, Z3)), weights * _np(inner(Y3, Z3)), rtol=1e-5)
+    assert loss.details["base"] == base and inner.form in loss.form
+
+
+def test_every_imbalance_loss_states_what_it_computed():
+    """remedies.json logs each loss's name, form and the per-class values it derived from the counts."""
+    log_pi = np.log(COUNTS / COUNTS.sum())
+    cases = [
+        (focal("sigmoid", COUNTS, gamma=1.5, alpha="balanced"), "focal", "one-vs-rest",
+         {"gamma": 1.5, "alpha": COUNTS.sum() / (3 * COUNTS)}),
+        (class_balanced("softmax", COUNTS, beta=0.9, base="focal", gamma=1.5), "class_balanced", "beta=0.9",
+         {"beta": 0.9, "base": "focal", "class_weights": class_balanced_weights(COUNTS, 0.9)}),
+        (ldam("softmax", COUNTS, max_margin=0.4, scale=20.0, drw_start=3, drw_beta=0.99), "ldam", "from epoch 3",
+         {"margins": ldam_margins(COUNTS, 0.4), "scale": 20.0, "drw_start": 3,
+          "drw_weights": class_balanced_weights(COUNTS, 0.99)}),
+        (logit_adjusted("sigmoid", COUNTS, tau=0.5), "logit_adjusted", "0.5*log(pi)", {"tau": 0.5, "offsets": 0.5 * log_pi}),
+        (balanced_softmax("sigmoid", COUNTS), "balanced_softmax", "activation sigmoid not applied",
+         {"log_counts": np.log(COUNTS)}),
+    ]
+    for loss, name, phrase, expected in cases:
+        assert loss.__name__ == name and phrase in loss.form, (name, loss.form)
+        assert set(loss.details) == set(expected), name
+        for key, value in expected.items():
+            if isinstance(value, str):
+                assert loss.details[key] == value
+            else:
+                np.testing.assert_allclose(np.asarray(loss.details[key], dtype=float), value, rtol=1e-12, err_msg=f"{name}.{key}")
