@@ -144,10 +144,11 @@ def buda_findings(means: dict[tuple[str, str, str], float], balanced: float | No
              if len([r for kk, r in cells if kk == k]) > 1 and
              means.get((k, max((r for kk, r in cells if kk == k), key=float), "none"), 1)
              < means.get((k, min((r for kk, r in cells if kk == k), key=float), "none"), 0)]
+    below = (f"{len(worse)} of {len(cells)} imbalanced settings score below the balanced reference"
+             if balanced is not None else "no balanced reference run to compare with")
     return [
         f"- (i) \"the effect of class imbalance on classification performance is detrimental\": without a remedy, "
-        f"{len(worse)} of {len(cells)} imbalanced settings score below the balanced reference; the loss grows with "
-        f"rho for {', '.join(grows) or 'no'} imbalance.",
+        f"{below}; the loss grows with rho for {', '.join(grows) or 'no'} imbalance.",
         f"- (ii) \"the method of addressing class imbalance that emerged as dominant in almost all analyzed "
         f"scenarios was oversampling\": oversampling has the best mean in {len(over_best)} of {len(cells)} settings"
         + (f" (not in: {', '.join(f'{k} rho={float(r):g}' for k, r in cells if (k, r) not in over_best)})."

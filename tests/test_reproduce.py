@@ -46,6 +46,7 @@ def test_buda_findings_count_where_oversampling_wins_and_where_imbalance_hurts()
     first, second = reproduce.buda_findings(means, balanced=0.995)
     assert "2 of 2 imbalanced settings score below the balanced reference" in first and "for step imbalance" in first
     assert "best mean in 1 of 2 settings (not in: step rho=100)" in second
+    assert "no balanced reference run" in reproduce.buda_findings(means, balanced=None)[0]
 
 
 @pytest.mark.slow
