@@ -199,3 +199,16 @@ def test_every_imbalance_loss_states_what_it_computed():
                 assert loss.details[key] == value
             else:
                 np.testing.assert_allclose(np.asarray(loss.details[key], dtype=float), value, rtol=1e-12, err_msg=f"{name}.{key}")
+
+
+def test_ldam_deferred_reweighting_by_hand_before_and_from_drw_start():
+    """The epoch callback's switch, without training: weights 1 before drw_start, the class-balanced
+    weights of the row's class from it on (and they stay on)."""
+    loss_fn = ldam("softmax", COUNTS, drw_start=2, drw_beta=0.99)
+    plain = _np(ldam("softmax", COUNTS)(Y3, Z3))
+    weights = np.array(class_balanced_weights(COUNTS, 0.99))[LABELS3]
+    [switch] = loss_fn.callbacks
+    for epoch, expected in ((0, plain), (1, plain), (2, weights * plain), (5, weights * plain), (1, plain)):
+        switch.on_epoch_begin(epoch)
+        np.testing.assert_allclose(_np(loss_fn(Y3, Z3)), expected, rtol=1e-5, atol=1e-7, err_msg=f"epoch {epoch}")
+    assert not hasattr(ldam("softmax", COUNTS), "callbacks") and ldam("softmax", COUNTS).details["drw_weights"] is None
