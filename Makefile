@@ -7,10 +7,11 @@ PORT   ?= 5000
 HOST   ?= 127.0.0.1
 STORE  ?= $(if $(MLFLOW_TRACKING_URI),$(MLFLOW_TRACKING_URI),sqlite:///$(CURDIR)/mlflow.db)
 EXPERIMENT ?= quickstart
+DATASET ?= mnist_5k
 SERVER_STORE ?= sqlite:///$(CURDIR)/mlflow.db
 ARTIFACTS ?= $(CURDIR)/mlartifacts
 
-.PHONY: install browser sweep test test-fast ui lint bench report clean clean-cache clean-store server
+.PHONY: install browser sweep test test-fast ui lint bench report reproduce mutate clean clean-cache clean-store server
 
 install: $(STAMP)
 
@@ -46,6 +47,12 @@ bench: install  ## the benchmarks of tests/benchmarks (QUICK=1: fewer rounds, sm
 	cd tests/benchmarks && export TF_CPP_MIN_LOG_LEVEL=3 && for b in bench_training bench_sweep bench_samplers bench_images; do \
 		QUICK=$(QUICK) ../../$(BIN)/python $$b.py || exit 1; done
 
+reproduce: install  ## Kwon et al. 2019 and Buda et al. 2018 rerun, ours beside the papers' numbers (DATASET=mnist: the full set, downloaded by Keras)
+	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python scripts/reproduce_literature.py --dataset $(DATASET)
+
+mutate: install  ## mutation testing of remedies/ and evaluation.py against their fast tests (not in CI; ~1-2 h on 2 cores); survivors: docs/mutation-testing.md
+	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/mutmut run; $(BIN)/mutmut results
+
 ui: install  ## the MLflow UI over the same store, on 127.0.0.1 only
 	@echo "MLflow UI: http://$(HOST):$(PORT)  (store: $(STORE))"
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri '$(STORE)' \
@@ -61,7 +68,7 @@ lint: install
 	$(BIN)/ruff check src tests
 
 clean:  ## every output folder (Hydra's runs and sweeps, reports, caches); the MLflow store stays (clean-store)
-	rm -rf multirun outputs reports .cache .pytest_cache
+	rm -rf multirun outputs reports .cache .pytest_cache mutants
 
 clean-cache:  ## the resampled training sets, image embeddings and other computed data kept between sweeps
 	rm -rf .cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from omegaconf import OmegaConf
 
 from imbalance_lab.configs import AXES, compose, flat_params, run_key, run_name
 from imbalance_lab.paths import CONF_DIR
@@ -121,3 +122,23 @@ def test_correct_command_lines_pass_the_spelling_check():
                  ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], ["+dataset.extra=1"], ["seed=range(3)"],
                  ["sampler=smote", "sampler.k_neighbors=3"]):
         assert check_overrides(args) is None, args
+
+
+# The remedy options whose target is our own function or class (samplers mostly name imbalanced-learn's).
+REMEDY_TARGETS = [(group, path.stem) for group in ("loss", "class_weight", "bias_init", "decision", "sampler")
+                  for path in sorted((CONF_DIR / group).glob("*.yaml"))
+                  if str(OmegaConf.load(path).get("_target_") or "").startswith("imbalance_lab.")]
+
+
+@pytest.mark.parametrize(("group", "option"), REMEDY_TARGETS, ids=[f"{g}={o}" for g, o in REMEDY_TARGETS])
+def test_python_defaults_agree_with_the_shipped_configs(group, option):
+    """Called from Python without a config, a remedy behaves as its option does on the command line."""
+    import inspect
+
+    from hydra.utils import get_object
+
+    node = OmegaConf.to_container(compose([f"{group}={option}"])[0][group], resolve=True)
+    parameters = inspect.signature(get_object(node["_target_"])).parameters
+    for key, value in node.items():
+        if not key.startswith("_"):
+            assert parameters[key].default == value, f"{group}={option}: {key} default {parameters[key].default!r} vs {value!r}"

@@ -36,6 +36,18 @@ def test_logit_adjusted_by_hand():
     assert LogitAdjusted(tau=0.0).fit(z, None, np.array([0.9, 0.1]), "softmax").predict(z).tolist() == [0, 0]
 
 
+@pytest.mark.parametrize("tau", [0.5, 2.0])
+def test_logit_adjusted_rule_raises_the_prior_to_the_power_tau(tau):
+    """argmax_y z_y - tau log pi_y = argmax_y softmax(z)_y / pi_y^tau (Menon et al. 2021, eq. 8), checked
+    away from tau 0 and 1, where a wrong power of the prior would agree."""
+    z, _, priors = biased_logits()
+    rule = LogitAdjusted(tau=tau).fit(z, None, priors, "softmax")
+    np.testing.assert_allclose(rule.offsets_, -tau * np.log(priors), rtol=1e-12)
+    np.testing.assert_array_equal(rule.predict(z), np.argmax(softmax(z, axis=1) / priors**tau, axis=1))
+    other = LogitAdjusted(tau=tau**2).fit(z, None, priors, "softmax").predict(z)
+    assert (rule.predict(z) != other).any()  # these logits tell the powers apart
+
+
 @pytest.mark.parametrize("activation", ["softmax", "sigmoid"])
 def test_prior_correction_with_target_equal_to_training_prior_is_argmax(activation):
     z, _, priors = biased_logits()

@@ -120,6 +120,18 @@ def test_logit_adjusted_tau_0_is_ce_and_tau_1_is_balanced_softmax():
     np.testing.assert_allclose(_np(logit_adjusted("softmax", COUNTS, tau=1.0)(Y3, Z3)), balanced, rtol=1e-5)
 
 
+@pytest.mark.parametrize("tau", [0.5, 2.0])
+def test_logit_adjusted_between_and_beyond_the_endpoints_is_menons_formula(tau):
+    """Menon et al. (2021), eq. 10: -log(e^{z_y + tau log pi_y} / sum_j e^{z_j + tau log pi_j}), i.e. the
+    prior raised to the power tau. At tau 0 and 1 a wrong power (tau^2, 1/tau, sqrt) still agrees."""
+    pi = COUNTS / COUNTS.sum()
+    weighted = pi**tau * np.exp(Z3.astype(float))
+    expected = -np.log((Y3 * weighted).sum(axis=1) / weighted.sum(axis=1))
+    loss = logit_adjusted("softmax", COUNTS, tau=tau)
+    np.testing.assert_allclose(_np(loss(Y3, Z3)), expected, rtol=1e-5, atol=1e-6)  # float32 near 0
+    np.testing.assert_allclose(loss.details["offsets"], tau * np.log(pi), rtol=1e-12)
+
+
 def test_logit_losses_ignore_the_activation_and_say_so():
     for factory in (logit_adjusted, balanced_softmax, ldam):
         soft, sig = factory("softmax", COUNTS), factory("sigmoid", COUNTS)
@@ -153,3 +165,50 @@ def test_ldam_deferred_reweighting_switches_on_at_drw_start_during_fit():
     fit(model, loss_fn, Z3, LABELS3, None, Z3, LABELS3, 3, cfg)
     weights = np.array(class_balanced_weights(COUNTS, 0.99))
     np.testing.assert_allclose(seen, [plain[0], plain[0], weights[LABELS3[0]] * plain[0]], rtol=1e-5)
+
+
+@pytest.mark.parametrize("base", ["bce", "focal"])
+def test_class_balanced_on_each_base_is_the_weights_times_that_base(base):
+    weights = np.asarray(class_balanced_weights(COUNTS, 0.9))[LABELS3]
+    inner = {"bce": binary_crossentropy("softmax"), "focal": focal("softmax", COUNTS, gamma=1.5)}[base]
+    loss = class_balanced("softmax", COUNTS, beta=0.9, base=base, gamma=1.5)
+    np.testing.assert_allclose(_np(loss(Y3, Z3)), weights * _np(inner(Y3, Z3)), rtol=1e-5)
+    assert loss.details["base"] == base and inner.form in loss.form
+
+
+def test_every_imbalance_loss_states_what_it_computed():
+    """remedies.json logs each loss's name, form and the per-class values it derived from the counts."""
+    log_pi = np.log(COUNTS / COUNTS.sum())
+    cases = [
+        (focal("sigmoid", COUNTS, gamma=1.5, alpha="balanced"), "focal", "one-vs-rest",
+         {"gamma": 1.5, "alpha": COUNTS.sum() / (3 * COUNTS)}),
+        (class_balanced("softmax", COUNTS, beta=0.9, base="focal", gamma=1.5), "class_balanced", "beta=0.9",
+         {"beta": 0.9, "base": "focal", "class_weights": class_balanced_weights(COUNTS, 0.9)}),
+        (ldam("softmax", COUNTS, max_margin=0.4, scale=20.0, drw_start=3, drw_beta=0.99), "ldam", "from epoch 3",
+         {"margins": ldam_margins(COUNTS, 0.4), "scale": 20.0, "drw_start": 3,
+          "drw_weights": class_balanced_weights(COUNTS, 0.99)}),
+        (logit_adjusted("sigmoid", COUNTS, tau=0.5), "logit_adjusted", "0.5*log(pi)", {"tau": 0.5, "offsets": 0.5 * log_pi}),
+        (balanced_softmax("sigmoid", COUNTS), "balanced_softmax", "activation sigmoid not applied",
+         {"log_counts": np.log(COUNTS)}),
+    ]
+    for loss, name, phrase, expected in cases:
+        assert loss.__name__ == name and phrase in loss.form, (name, loss.form)
+        assert set(loss.details) == set(expected), name
+        for key, value in expected.items():
+            if isinstance(value, str):
+                assert loss.details[key] == value
+            else:
+                np.testing.assert_allclose(np.asarray(loss.details[key], dtype=float), value, rtol=1e-12, err_msg=f"{name}.{key}")
+
+
+def test_ldam_deferred_reweighting_by_hand_before_and_from_drw_start():
+    """The epoch callback's switch, without training: weights 1 before drw_start, the class-balanced
+    weights of the row's class from it on (and they stay on)."""
+    loss_fn = ldam("softmax", COUNTS, drw_start=2, drw_beta=0.99)
+    plain = _np(ldam("softmax", COUNTS)(Y3, Z3))
+    weights = np.array(class_balanced_weights(COUNTS, 0.99))[LABELS3]
+    [switch] = loss_fn.callbacks
+    for epoch, expected in ((0, plain), (1, plain), (2, weights * plain), (5, weights * plain), (1, plain)):
+        switch.on_epoch_begin(epoch)
+        np.testing.assert_allclose(_np(loss_fn(Y3, Z3)), expected, rtol=1e-5, atol=1e-7, err_msg=f"epoch {epoch}")
+    assert not hasattr(ldam("softmax", COUNTS), "callbacks") and ldam("softmax", COUNTS).details["drw_weights"] is None

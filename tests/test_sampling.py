@@ -146,3 +146,21 @@ def test_a_resampled_set_is_computed_once_and_read_back_from_disk(tmp_path, monk
     resample_cache.cached_resample(other.sampler, 0, X, Y, LABELS, "fingerprint-a")
     resample_cache.cached_resample(cfg.sampler, 0, X, Y, LABELS, "fingerprint-b")
     assert resample_cache.computed["count"] == before + 4
+
+
+def test_balanced_batch_sampler_takes_null_or_a_positive_number_of_batches():
+    assert BalancedBatchSampler().batches_per_epoch is None
+    assert BalancedBatchSampler(batches_per_epoch=3).batches_per_epoch == 3
+    with pytest.raises(ImbalanceLabError, match="batches_per_epoch=0 must be >= 1 or null"):
+        BalancedBatchSampler(batches_per_epoch=0)
+
+
+def test_balanced_batches_count_the_epochs_they_draw_for():
+    """Epoch e's batches come from the generator seeded (random_state, e, batch): each epoch new ones."""
+    source, first = _batches(n_batches=2, seed=5)
+    seen = [first[0][2]]
+    for epoch in (1, 2, 3):
+        source.on_epoch_end()
+        assert source.epoch == epoch
+        seen.append(source[0][2])
+    assert len({row.tobytes() for row in seen}) == 4

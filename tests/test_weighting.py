@@ -56,3 +56,18 @@ def test_every_class_weight_has_mean_one_over_training_rows(weights_of):
 def test_effective_number_rejects_beta_of_one():
     with pytest.raises(ImbalanceLabError, match="beta=1.0"):
         effective_number_weights([10, 5], beta=1.0)
+
+
+@pytest.mark.parametrize("weights_of", [inverse_sqrt_weights, effective_number_weights])
+def test_a_class_absent_from_training_gets_weight_zero_and_the_others_keep_mean_one(weights_of):
+    """An undersampler or a tiny split can leave a class with no training row: it has nothing to weight."""
+    counts = np.array([100, 0, 25])
+    w = weights_of(counts)
+    assert w[1] == 0.0 and np.all(np.isfinite(w))
+    np.testing.assert_allclose(np.dot(counts, w) / counts.sum(), 1.0)
+    np.testing.assert_allclose(w[[0, 2]], weights_of(np.array([100, 25])), rtol=1e-12)
+
+
+def test_inverse_sqrt_weights_a_class_of_one_row_by_hand():
+    # counts 100, 1, 25: raw 1/10, 1, 1/5; sum n_c raw_c = 10 + 1 + 5 = 16, N = 126 -> w = raw * 126 / 16
+    np.testing.assert_allclose(inverse_sqrt_weights([100, 1, 25]), np.array([0.1, 1.0, 0.2]) * 126 / 16, rtol=1e-12)

@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import train_test_split
 
+from imbalance_lab.data.binary import one_vs_rest
 from imbalance_lab.data.imbalance import inject
 from imbalance_lab.data.preprocess import NONE, STANDARD, FeatureScale, fit_transform, make_transformer
 from imbalance_lab.data.raw import RawData
@@ -24,7 +25,7 @@ from imbalance_lab.errors import ImbalanceLabError
 # Keys of a `dataset` option that belong to the split, not to its loader. `max_train_rows` and
 # `max_val_rows` keep a stratified sample of those splits (a quick look at a large table; the
 # doctor's --why), the test split stays whole.
-SPLIT_KEYS = ("val_size", "test_size", "imbalance", "max_train_rows", "max_val_rows")
+SPLIT_KEYS = ("val_size", "test_size", "imbalance", "positive", "train_size", "max_train_rows", "max_val_rows")
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ def _split_cached(dataset_json: str, seed: int, model_inputs=None) -> _Split:
     raw = _load_raw(json.dumps({k: v for k, v in cfg.items() if k not in SPLIT_KEYS}, sort_keys=True))
     if model_inputs is not None:
         raw = model_inputs(raw)
+    raw = one_vs_rest(raw, cfg.get("positive"))
     labels, encode = _label_encoder(raw)
     y = encode(raw.y)
     val_size, test_size = float(cfg.get("val_size", 0.2)), float(cfg.get("test_size", 0.2))
@@ -122,6 +124,7 @@ def _split_cached(dataset_json: str, seed: int, model_inputs=None) -> _Split:
         val_share = val_size
     X_train, X_val, y_train, y_val = _stratified(X_rest, y_rest, val_share, seed, labels, "validation",
                                                  f"dataset.val_size={val_size}", before=y)
+    X_train, y_train = _training_subset(X_train, y_train, cfg.get("train_size"), seed)
     X_train, y_train = inject(X_train, y_train, len(labels), seed, **cfg.get("imbalance") or {})
     X_train, y_train = _at_most(X_train, y_train, cfg.get("max_train_rows"), seed, "max_train_rows")
     X_val, y_val = _at_most(X_val, y_val, cfg.get("max_val_rows"), seed, "max_val_rows")
@@ -201,6 +204,22 @@ def _stratified(X, y, share, seed, labels, split: str, key: str, before=None):
             f"Cannot split {len(y)} rows stratified with a {share:.0%} {split} share ({err}); "
             f"use more data or change dataset.val_size/dataset.test_size."
         ) from None
+
+
+def _training_subset(X, y, train_size, seed: int):
+    """`dataset.train_size` rows of the training split (a small-sample study, e.g. 200 MNIST digits),
+    drawn stratified so that every class keeps its share; null keeps them all."""
+    if train_size is None or int(train_size) == len(y):
+        return X, y
+    n = int(train_size)
+    if not len(np.unique(y)) <= n < len(y):
+        raise ImbalanceLabError(
+            f"dataset.train_size={train_size} must be at least the number of classes ({len(np.unique(y))}) and at "
+            f"most the {len(y)} rows of the training split; change it, or null for all of them."
+        )
+    keep, _ = train_test_split(np.arange(len(y)), train_size=n, stratify=y, random_state=seed)
+    keep = np.sort(keep)  # the split's (already shuffled) row order
+    return X[keep], y[keep]
 
 
 def _impute(X_train, X_val, X_test):

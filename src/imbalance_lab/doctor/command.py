@@ -25,6 +25,7 @@ from imbalance_lab.doctor.rules import (
     data_findings,
     lint_config,
 )
+from imbalance_lab.embeddings import model_inputs
 from imbalance_lab.errors import ImbalanceLabError
 
 REMEDY_AXES = ("preprocess", "activation", "loss", "bias_init", "class_weight", "sampler", "decision")

@@ -19,7 +19,13 @@ def build_cnn(
     kernel_size: int = 3,
     dense: int = 64,
     dropout: float = 0.25,
+    padding: str = "same",
 ) -> keras.Model:
+    """Conv (ReLU) + 2x2 max-pool per entry of `filters`, then a dense ReLU layer and dropout.
+    padding="valid" with filters [20, 50], kernel 5 and dense 200 is the LeNet-style net of the
+    MNIST imbalance studies (experiments/kwon_2019.yaml)."""
+    if padding not in ("same", "valid"):
+        raise ImbalanceLabError(f"model.padding={padding!r} is not one of ['same', 'valid'].")
     if len(input_shape) != 3:
         raise ImbalanceLabError(
             f"model=cnn needs image data (height, width, channels) but the dataset's rows have shape "
@@ -28,7 +34,7 @@ def build_cnn(
     inputs = keras.Input(shape=input_shape)
     x = inputs
     for n_filters in filters:
-        x = keras.layers.Conv2D(n_filters, kernel_size, padding="same", activation="relu")(x)
+        x = keras.layers.Conv2D(n_filters, kernel_size, padding=padding, activation="relu")(x)
         if min(x.shape[1], x.shape[2]) >= 2:
             x = keras.layers.MaxPooling2D(2)(x)
     x = keras.layers.Flatten()(x)
