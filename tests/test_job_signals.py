@@ -67,7 +67,7 @@ def sigterm_then(error: BaseException | None):
     """A training that SLURM stops: SIGTERM arrives, and the exception comes out as it is (None) or,
     as when it is raised inside TensorFlow's tracing, as another error."""
 
-    def train(cfg):
+    def train(cfg, **_):
         try:
             os.kill(os.getpid(), signal.SIGTERM)
         except StoppedBySlurm:

@@ -43,9 +43,9 @@ CONTRACT_METRICS = ["test/macro_f1", "test/accuracy", "test/balanced_accuracy", 
 PER_EPOCH = ["train/loss", "val/loss", "val/macro_f1"]
 ARTIFACTS = ["confusion_matrix.png", "confusion_matrix.json", "classification_report.json", "config.yaml",
              "history.csv"]
-# A run of ~15 s (~40 s at load average 7 on 2 cores) and one that trains until SLURM stops it.
+# A run of ~15-30 s (Keras fit, 2 jobs at once on 2 cores) and one that trains until SLURM stops it.
 LONG = ["dataset.n_samples=20000", "model.widths=[64]", "trainer.patience=1000000"]
-EPOCHS = 1000
+EPOCHS = 60
 UNTIL_STOPPED = 1_000_000
 
 
@@ -228,9 +228,10 @@ def test_a_job_that_cannot_run_ends_failed_with_its_reason_in_the_job_log_and_th
     reason = "model=cnn needs image data (height, width, channels)"
     assert proc.returncode == 1
     assert "Sweep: 1 finished, 1 failed, 0 skipped" in proc.stdout
-    assert re.search(r"FAILED cnn·\S*: " + re.escape(reason), proc.stdout)  # the run's name: its reason
+    assert re.search(r"FAILED \(before its run started: [^)]*model=cnn[^)]*\): " + re.escape(reason), proc.stdout)
     cnn_job, _mlp_job = slurm_jobs(tmp_path / "sweep")
     assert reason in job_log(tmp_path / "sweep", cnn_job)
+    assert [json.loads((tmp_path / "sweep" / "0" / "job_result.json").read_text())["status"]] == ["FAILED"]
     statuses = {r.data.params["model"]: (r.info.status, r.data.tags.get("error", "")) for r in
                 children(server, "impossible")}
     assert statuses["mlp"][0] == "FINISHED"
