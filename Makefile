@@ -11,7 +11,7 @@ DATASET ?= mnist_5k
 SERVER_STORE ?= sqlite:///$(CURDIR)/mlflow.db
 ARTIFACTS ?= $(CURDIR)/mlartifacts
 
-.PHONY: install browser sweep test test-fast ui lint bench report reproduce mutate clean clean-cache clean-store server
+.PHONY: install browser sweep test test-fast ui lint bench report reproduce mutate clean clean-cache clean-store server slurm-up slurm-down
 
 install: $(STAMP)
 
@@ -63,6 +63,12 @@ server: install  ## an MLflow tracking server for parallel or multi-machine swee
 	@echo "Log to it: imbalance-lab -m tracking=server tracking.uri=http://$(HOST):$(PORT) ..."
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow server --backend-store-uri '$(SERVER_STORE)' \
 		--artifacts-destination '$(ARTIFACTS)' --host $(HOST) --port $(PORT) --workers 1
+
+slurm-up:  ## a one-node SLURM cluster on this machine (installs slurm-wlm + munge; needs root): try hydra/launcher=slurm
+	$(if $(filter 0,$(shell id -u)),,sudo )scripts/slurm-local up
+
+slurm-down:  ## stops the daemons slurm-up started (and cancels the cluster's jobs)
+	$(if $(filter 0,$(shell id -u)),,sudo )scripts/slurm-local down
 
 lint: install
 	$(BIN)/ruff check src tests

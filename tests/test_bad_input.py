@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import shlex
-import socket
 import sys
 from pathlib import Path
 from typing import NamedTuple
@@ -23,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import cli_env, client, fill, run_cli
+from conftest import cli_env, client, fill, free_port, run_cli
 
 QUICK = ["trainer=quick", "trainer.epochs=2", "model.widths=[8]"]
 NO_RUN, FAILED, FINISHED = "no run", "FAILED", "FINISHED"
@@ -157,12 +156,6 @@ def runs(uri: str) -> dict[str, tuple]:
     c = client(uri)
     return {r.info.run_id: (r.info.status, r.info.end_time, r.data.metrics, r.data.params, r.data.tags)
             for e in c.search_experiments() for r in c.search_runs([e.experiment_id], max_results=1000)}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write_files(folder: Path, files: dict) -> dict[Path, bytes]:

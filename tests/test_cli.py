@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -14,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import TINY, client, run_cli
+from conftest import TINY, client, free_port, run_cli
 
 CONTRACT_METRICS = ["test/macro_f1", "test/accuracy", "test/balanced_accuracy", "test/mcc", "test/gmean",
                     "test/macro_roc_auc", "test/macro_pr_auc", "naive/macro_f1", "test/n_predicted_classes"]
@@ -120,7 +119,7 @@ def test_the_commands_a_sweep_prints_work_pasted_elsewhere_without_the_venv(tmp_
     [written] = [line.split(": ", 1)[1].split(",")[0] for line in report.stdout.splitlines() if line.startswith("Report: ")]
     assert Path(written).is_absolute() and Path(written).is_file()
 
-    port = _free_port()
+    port = free_port()
     assert "--port 5000" in browse
     with open(tmp_path / "ui.log", "w") as log:
         ui = subprocess.Popen(["bash", "-c", browse.replace("--port 5000", f"--port {port}")],
@@ -145,8 +144,3 @@ def test_the_commands_a_sweep_prints_work_pasted_elsewhere_without_the_venv(tmp_
             os.killpg(ui.pid, signal.SIGTERM)
             ui.wait(timeout=30)
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

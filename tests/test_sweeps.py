@@ -7,11 +7,9 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from mlflow.exceptions import MlflowException
 from gate import wait_for_arrivals
 from imbalance_lab import tracking
 
-from conftest import BIN, TINY, cli_env, client, fill, run_cli
+from conftest import BIN, TINY, cli_env, client, fill, free_port, run_cli
 
 CASES = {  # one sweep of six jobs; two fail, at different stages
     "ok_a": "seed: 0\n", "ok_b": "seed: 1\n", "ok_c": "seed: 2\n", "ok_d": "seed: 3\n",
@@ -314,43 +312,6 @@ def test_submitit_local_runs_each_job_in_its_own_process(tmp_path, store):
     assert len({r.data.tags["imbalance_lab.pid"] for r in runs}) == 2
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def mlflow_server(tmp_path):
-    """A real `mlflow server` on a free loopback port, as `make server` starts it; always stopped."""
-    port = _free_port()
-    backend = f"sqlite:///{tmp_path / 'server.db'}"
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    server = subprocess.Popen(
-        [str(BIN / "mlflow"), "server", "--backend-store-uri", backend, "--artifacts-destination",
-         str(tmp_path / "artifacts"), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/health", timeout=2).status == 200:
-                    break
-            except OSError:
-                pass
-            assert server.poll() is None and time.time() < deadline, "mlflow server did not start"
-            time.sleep(0.5)
-        yield url, backend, tmp_path / "artifacts"
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-
-
 def test_tracking_server_receives_the_sweep(tmp_path, mlflow_server):
     url, backend, artifacts = mlflow_server
     unused = f"sqlite:///{tmp_path / 'unused.db'}"  # MLFLOW_TRACKING_URI, overridden by tracking.uri
@@ -368,7 +329,7 @@ def test_tracking_server_receives_the_sweep(tmp_path, mlflow_server):
 def test_a_server_that_is_down_is_one_sentence_at_once(tmp_path):
     """No server on the port: the command says so in one sentence (how to start one, or the default
     store) instead of retrying for minutes, and nothing is trained."""
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     for args in (["-m", "seed=0,1"], []):
         proc = run_cli(*args, *TINY, "tracking=server", f"tracking.uri={url}", cwd=tmp_path, store=url, check=False)
         assert proc.returncode == 1

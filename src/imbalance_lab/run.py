@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig
 
-from imbalance_lab import tracking
+from imbalance_lab import job_signals, tracking
 from imbalance_lab.configs import call_target, flat_params, run_key, run_name, yaml_text
 from imbalance_lab.data import Splits, load_splits
 from imbalance_lab.doctor import rules as doctor_rules
@@ -112,11 +112,14 @@ def execute(cfg: DictConfig, choices: dict[str, str], parent: dict | None = None
             run.finish(payload)
         finally:
             _close_figures(payload)
-    except KeyboardInterrupt:
-        run.end("KILLED", "interrupted (Ctrl-C)")
+    except KeyboardInterrupt as err:  # Ctrl-C, or SLURM stopping the job (job_signals: says why)
+        run.end("KILLED", str(err) or "interrupted (Ctrl-C)")
         raise
     except BaseException as err:
-        run.end("FAILED", f"{type(err).__name__}: {err}", traceback.format_exc())
+        if job_signals.stop_reason():  # SLURM's stop, come out of TensorFlow as another error
+            run.end("KILLED", job_signals.stop_reason())
+        else:
+            run.end("FAILED", f"{type(err).__name__}: {err}", traceback.format_exc())
         raise
     finally:
         current_run[0] = None

@@ -23,8 +23,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from imbalance_lab import tracking
-from imbalance_lab.configs import choices_from_hydra, validate
+from imbalance_lab.configs import choices_from_hydra, run_name, validate
 from imbalance_lab.errors import FULL_TEXTS, DiskFull, ImbalanceLabError, disk_full
+from imbalance_lab.job_signals import StoppedBySlurm, stopped_by_slurm
 from imbalance_lab.paths import console_script
 from imbalance_lab.report.command import command_line as report_command_line
 
@@ -45,13 +46,18 @@ def run_job(cfg: DictConfig):
     overrides = " ".join(hydra_cfg.overrides.task)
     watch_sweep_process(parent)
     limit_tf_threads(threads_per_job(hydra_cfg.launcher))
+    stopped = False
     try:
         validate(cfg)
         if not multirun:
             tracking.check_store(cfg.tracking.uri)
             _mark_orphans(cfg)
         note = sweep_progress(parent, hydra_cfg.job.num) if multirun else None
-        result = execute(cfg, choices_from_hydra(), parent, progress_note=note)
+        with stopped_by_slurm():  # scancel / time limit: the run ends KILLED and this job still reports
+            result = execute(cfg, choices_from_hydra(), parent, progress_note=note)
+    except StoppedBySlurm as stop:
+        stopped = True
+        result = JobResult("KILLED", None, run_name(choices_from_hydra(), cfg.seed), "", reason=str(stop))
     except ImbalanceLabError as err:
         result = JobResult("FAILED", None, "", "", reason=str(err))
     except Exception as err:  # a failing job never takes the sweep down, unless the disk is full
@@ -59,14 +65,15 @@ def run_job(cfg: DictConfig):
         log.error("Job failed:\n%s", traceback.format_exc())
         result = JobResult("FAILED", None, "", "", reason=f"{type(err).__name__}: {err}")
     finally:
-        release_job_memory()
+        if not stopped:  # else the process ends now, and TensorFlow, cut off anywhere, may be mid-trace
+            release_job_memory()
     try:
         write_result(result_file, result, parent, overrides)
     except OSError as err:
         stop_if_disk_full(cfg.tracking.uri, err)
         raise
-    if result.status == "FAILED":
-        log.error("FAILED %s: %s", overrides, result.reason)
+    if result.status in ("FAILED", "KILLED"):
+        log.error("%s %s: %s", result.status, overrides, result.reason)
         if not multirun:
             print(f"imbalance-lab: {result.reason}", file=sys.stderr)
             sys.exit(1)
@@ -367,11 +374,13 @@ def _job_order(path: Path):
 
 
 def summary_text(results: list[dict]) -> str:
-    count = {s: sum(r["status"] == s for r in results) for s in ("FINISHED", "FAILED", "SKIPPED", "CRASHED")}
-    lines = [f"\nSweep: {count['FINISHED']} finished, {count['FAILED'] + count['CRASHED']} failed, "
+    count = {s: sum(r["status"] == s for r in results) for s in ("FINISHED", "FAILED", "SKIPPED", "CRASHED", "KILLED")}
+    killed = f"{count['KILLED']} killed (stopped by SLURM; the next run trains them), " if count["KILLED"] else ""
+    lines = [f"\nSweep: {count['FINISHED']} finished, {count['FAILED'] + count['CRASHED']} failed, {killed}"
              f"{count['SKIPPED']} skipped (already FINISHED; tracking.rerun=true to retrain)."]
-    lines += [f"  FAILED {r['name'] or '(before its run started: ' + (r.get('overrides') or 'no overrides') + ')'}: "
-              f"{r['reason']}" for r in results if r["status"] in ("FAILED", "CRASHED")]
+    lines += [f"  {'KILLED' if r['status'] == 'KILLED' else 'FAILED'} "
+              f"{r['name'] or '(before its run started: ' + (r.get('overrides') or 'no overrides') + ')'}: "
+              f"{r['reason']}" for r in results if r["status"] in ("FAILED", "CRASHED", "KILLED")]
     return "\n".join(lines)
 
 
