@@ -25,6 +25,32 @@ os.environ.setdefault("IMBALANCE_LAB_OUTPUT", tempfile.mkdtemp(prefix="imbalance
 
 from imbalance_lab.configs import compose  # noqa: E402
 
+
+class _CurrentStderr:
+    """absl's log handler (made when TensorFlow is first imported, here during collection) keeps
+    the sys.stderr of that moment, pytest's capture file; Hydra's logging setup in an in-process
+    command closes every handler, and absl closes a stream that is not the current sys.stderr, so
+    the session's capture would be closed under pytest. Write to whatever sys.stderr is now, and
+    never close it (a real process's handler holds the real stderr, which absl never closes)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        pass
+
+
+def _absl_writes_to_the_current_stderr() -> None:
+    import absl.logging
+
+    absl.logging.get_absl_handler().python_handler.stream = _CurrentStderr()
+
+
+_absl_writes_to_the_current_stderr()
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 # Small enough to train in a second or two, imbalanced enough to matter.
