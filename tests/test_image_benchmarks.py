@@ -14,6 +14,7 @@ from imbalance_lab.configs import compose
 from imbalance_lab.data import load_splits
 from imbalance_lab.data.binary import NEGATIVE, POSITIVE
 from imbalance_lab.data.image_benchmarks import load_cifar10, load_mnist, load_mnist_5k
+from imbalance_lab.data.preprocess import NONE
 from imbalance_lab.errors import ImbalanceLabError
 
 from conftest import cli_env, client, run_cli
@@ -41,8 +42,8 @@ def test_the_papers_experiments_keep_pixels_in_unit_range_while_the_default_stan
 
 
 def test_positive_makes_digit_zero_against_the_rest_with_positive_sorting_second():
-    cfg, _ = compose(["dataset=mnist_5k", "dataset.positive=0"])
-    data = load_splits(cfg.dataset, seed=0)
+    cfg, _ = compose(["dataset=mnist_5k", "dataset.positive=0", "preprocess=none"])
+    data = load_splits(cfg.dataset, 0, cfg.preprocess)
     assert data.labels == (NEGATIVE, POSITIVE)
     for split in ("train", "val", "test"):
         counts = data.class_counts(split)
@@ -64,8 +65,8 @@ def test_positive_may_name_several_labels_and_rejects_unknown_or_all():
 
 
 def test_train_size_keeps_that_many_training_rows_stratified_and_leaves_val_and_test_alone():
-    full = load_splits(compose(["dataset=mnist_5k", "dataset.positive=0"])[0].dataset, seed=3)
-    small = load_splits(compose(["dataset=mnist_5k", "dataset.positive=0", "dataset.train_size=200"])[0].dataset, seed=3)
+    full = load_splits(compose(["dataset=mnist_5k", "dataset.positive=0"])[0].dataset, 3, NONE)
+    small = load_splits(compose(["dataset=mnist_5k", "dataset.positive=0", "dataset.train_size=200"])[0].dataset, 3, NONE)
     assert small.class_counts("train").tolist() == [180, 20]
     np.testing.assert_array_equal(small.X_test, full.X_test)
     np.testing.assert_array_equal(small.y_val, full.y_val)
@@ -99,7 +100,7 @@ def test_keras_datasets_become_images_with_the_official_test_split(monkeypatch, 
     channels = (1,) if len(shape) == 2 else ()
     assert raw.X.shape == (30, *shape, *channels) and raw.X_test.shape == (12, *shape, *channels)
     np.testing.assert_allclose(raw.X.reshape(30, -1), train[0].reshape(30, -1) / 255.0, rtol=1e-6)
-    assert raw.y.shape == (30,) and raw.y_test.tolist() == test[1].ravel().tolist() and not raw.standardise
+    assert raw.y.shape == (30,) and raw.y_test.tolist() == test[1].ravel().tolist()
 
 
 @pytest.mark.parametrize("name", ["mnist", "cifar10"])

@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imbalance_lab import doctor, embeddings
+from imbalance_lab import embeddings
 from imbalance_lab.configs import compose
 from imbalance_lab.data import load_splits
 from imbalance_lab.data.image_folder import load_image_folder
+from imbalance_lab.doctor import command as doctor
 from imbalance_lab.errors import ImbalanceLabError
 from imbalance_lab.models.pretrained import BACKBONES, build_pretrained, feature_extractor
 
@@ -128,7 +129,7 @@ def test_images_too_small_or_rows_that_are_not_images_are_one_sentence():
         build_pretrained((8, 8, 1), 2, np.zeros(2), backbone="mobilenet_v2", weights=None)
     cfg, _ = compose(["dataset=wine", *MOBILENET])
     with pytest.raises(ImbalanceLabError, match=r"model=pretrained takes images, but the dataset's rows have shape \(13,\)"):
-        load_splits(cfg.dataset, 0, embeddings.model_inputs(cfg.model))
+        load_splits(cfg.dataset, 0, model_inputs=embeddings.model_inputs(cfg.model))
 
 
 # -- weights -------------------------------------------------------------------------------------------
@@ -273,7 +274,7 @@ def test_the_doctor_on_a_folder_counts_the_files_and_probes_the_cached_embedding
     assert tuned["backbone_in_training"].numbers["trainable"] == 3
     assert f"all {sum(counts['train'])} training images" in tuned["backbone_in_training"].message
     # a new process, embeddings cached: the doctor answers without TensorFlow
-    script = (f"import sys, json; from imbalance_lab import doctor; doctor.diagnose({overrides!r}); "
+    script = (f"import sys, json; from imbalance_lab.doctor import command as doctor; doctor.diagnose({overrides!r}); "
               f"print(json.dumps('tensorflow' in sys.modules))")
     out = subprocess.run([str(BIN / "python"), "-c", script], capture_output=True, text=True, check=True,
                          env={**__import__("os").environ})

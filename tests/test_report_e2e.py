@@ -21,12 +21,12 @@ def test_sweep_prints_the_report_command_and_it_writes_the_report(small_sweep):
     assert sum(bool(re.search(r"·s\d+ ", line)) for line in board.splitlines()) == 12
     line = next(x for x in out.splitlines() if x.startswith("Compare them"))
     command = shlex.split(line.split(": ", 1)[1])
-    assert command == ["imbalance-lab-report", "--experiment", "imbalance-lab"]   # store = $MLFLOW_TRACKING_URI
-
     folder, store = small_sweep["folder"], small_sweep["store"]
+    # pasteable from anywhere: the venv's script by its absolute path, the store named
+    assert command == [str(BIN / "imbalance-lab-report"), "--experiment", "imbalance-lab", "--tracking-uri", store]
+
     env = {**os.environ, "MLFLOW_TRACKING_URI": store}
-    proc = subprocess.run([str(BIN / command[0]), *command[1:]], cwd=folder, env=env, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert _tensorflow_modules_loaded(folder, env) == []
 
