@@ -77,7 +77,14 @@ def _gated_sweep(tmp_path, store, gate, *args) -> subprocess.Popen:
     with open(tmp_path / "sweep.out", "w") as out, open(tmp_path / "sweep.err", "w") as err:
         return subprocess.Popen([str(BIN / "imbalance-lab"), "-m", *GATED, *args], cwd=tmp_path,
                                 env=cli_env(store, IMBALANCE_LAB_TEST_GATE=str(gate)), start_new_session=True,
-                                stdout=out, stderr=err)
+                                stdout=out, stderr=err, preexec_fn=_as_a_shell_starts_it)
+
+
+def _as_a_shell_starts_it() -> None:
+    """Signals as a shell leaves them for a command: default Ctrl-C, none blocked. A process
+    inherits both from its parent, and this test session's may differ after what ran in it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
 def _rerun(tmp_path, store, gate, *args):
@@ -168,7 +175,11 @@ def test_ctrl_c_keeps_what_was_trained_and_leaves_nothing_running(tmp_path, stor
         (gate / "pass-0").touch()
         wait_for_arrivals(gate, 2 + bool(launcher), sweep)  # the first run is through, the next wait
         os.killpg(sweep.pid, signal.SIGINT)  # what a terminal sends the foreground group on Ctrl-C
-        sweep.wait(timeout=120)
+        try:
+            sweep.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the sweep did not end within 120 s of Ctrl-C; gate: {sorted(p.name for p in gate.iterdir())}; "
+                        f"its stderr ends:\n{(tmp_path / 'sweep.err').read_text()[-3000:]}")
     finally:
         if sweep.poll() is None:
             os.killpg(sweep.pid, signal.SIGKILL)
