@@ -1,4 +1,4 @@
-"""Benchmark 5: the photo user's study (cnn-accuracy-83-percent.txt; /work/shared/workloads.md,
+"""Benchmark 6: the photo user's study (cnn-accuracy-83-percent.txt; /work/shared/workloads.md,
 "Images"). A generated folder at the thread's counts: 21,014 training and 7,010 test images, 64x64
 RGB, six classes in Train/<class>/ and Test/<class>/; ResNet50 with weights=None (nothing
 downloaded; the arithmetic of ImageNet weights).
@@ -108,7 +108,7 @@ six classes), ResNet50 without its top, weights=None. Loads during the run: {'; 
 The study is **{ratio:.1f}x** faster than {STUDY_RUNS} runs of the plain approach (target {TARGET_RATIO}x: {verdict(ratio >= TARGET_RATIO)}) and takes {seconds / 60:.1f} minutes (target under {TARGET_SECONDS // 60}: {verdict(seconds < TARGET_SECONDS)}).
 The plain approach sends every training image through ResNet50 in each of its {STUDY_RUNS * STUDY_EPOCHS} epochs (its validation passes not counted here); the study sends each image through it once, then trains {STUDY_RUNS} heads on the embeddings (random oversampling and SMOTE resample embeddings). Not in either figure: writing the images ({written:.0f} s here).
 """
-    write_section("5. Images: the photo study, embeddings once vs the plain approach", body,
+    write_section("6. Images: the photo study, embeddings once vs the plain approach", body,
                   "make bench (bench_images.py)")
 
 
