@@ -22,8 +22,10 @@ from sklearn.utils import check_random_state
 from imbalance_lab.errors import ImbalanceLabError
 
 CHOICES = ("auto", "exact", "approximate")
-# `auto` searches approximately from this many training rows on: tests/benchmarks/bench_samplers.py
-# measured where every kNN sampler's approximate fit_resample overtakes the exact one.
+# `auto` searches approximately from this many training rows on. tests/benchmarks/bench_samplers.py
+# measured approximate faster for every kNN sampler from 10,000 rows on (RESULTS.md, section 5), but
+# by seconds below ~30,000 (smote_enn 7.1 s exact vs 0.7 s at 20,000); up to here auto keeps exact
+# neighbours, i.e. imbalanced-learn's own results.
 APPROXIMATE_FROM_ROWS = 30_000
 
 # The index: about LISTS_PER_SQRT_ROW * sqrt(n) lists (k-means cells); a query scans the lists
