@@ -28,7 +28,7 @@ import numpy as np
 
 from imbalance_lab.data.raw import RawData
 from imbalance_lab.errors import ImbalanceLabError
-from imbalance_lab.paths import cache_dir
+from imbalance_lab.paths import cache_dir, one_at_a_time
 
 log = logging.getLogger(__name__)
 
@@ -170,22 +170,11 @@ def _one_process_computes(lock: Path):
     """A parallel sweep's workers wait for the one computing a dataset's embeddings, then read
     them, instead of each running the backbone (joblib.Memory itself does not lock)."""
     try:
-        import fcntl
-    except ImportError:  # no advisory locks (Windows): a parallel worker may compute them too
-        yield
-        return
-    try:
         lock.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(lock, "w")
     except OSError:  # a read-only cache: joblib.Memory says so and computes without it
+        pass
+    with one_at_a_time(lock):
         yield
-        return
-    with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _count(X, X_test) -> int:

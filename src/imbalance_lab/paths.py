@@ -3,7 +3,9 @@ whatever the directory a command starts in (Hydra's or the user's)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -47,3 +49,22 @@ def console_script(name: str) -> str:
 
     beside = Path(sys.executable).parent / name  # not resolved: a venv's python is a symlink out of it
     return str(beside) if beside.is_file() else shutil.which(name) or name
+
+
+@contextlib.contextmanager
+def one_at_a_time(lock_file: Path) -> Iterator[None]:
+    """Processes entering with the same lock file take turns (an advisory file lock). Where there
+    are no such locks (Windows) or the file cannot be opened (a read-only folder), nobody waits."""
+    try:
+        import fcntl
+
+        handle = open(lock_file, "a")
+    except (ImportError, OSError):
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

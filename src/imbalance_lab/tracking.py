@@ -29,7 +29,7 @@ from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 
 from imbalance_lab.errors import FULL_TEXTS, ImbalanceLabError, disk_full
-from imbalance_lab.paths import console_script, project_root
+from imbalance_lab.paths import console_script, one_at_a_time, project_root
 
 log = logging.getLogger(__name__)
 
@@ -76,17 +76,11 @@ def _store_opening_lock(uri: str) -> Iterator[None]:
     """Opening an SQLite store creates or upgrades its schema; processes doing it at the same moment
     race ("table experiments already exists") and can leave it half-migrated, so they take turns."""
     db_path = sqlite_path(uri)
-    if db_path is None or os.name != "posix" or not db_path.parent.is_dir():
+    if db_path is None or not db_path.parent.is_dir():
         yield
         return
-    import fcntl
-
-    with open(db_path.with_name(db_path.name + "-lock"), "a") as handle:  # gitignored: mlflow.db-*
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with one_at_a_time(db_path.with_name(db_path.name + "-lock")):  # gitignored: mlflow.db-*
+        yield
 
 
 RETRIES = 8
