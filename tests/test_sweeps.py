@@ -3,6 +3,7 @@ tracking server, and memory over a long in-process sweep. Real processes, real s
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -392,6 +393,19 @@ def test_long_in_process_sweep_memory_stays_bounded(make_cfg):
     growth = max(rss[5:]) - rss[4]
     print(f"RSS after job 5: {rss[4]:.0f} MB, largest after: {max(rss[5:]):.0f} MB")
     assert growth < 150, f"RSS grew {growth:.0f} MB between job 5 and job 30: {[round(r) for r in rss]}"
+
+
+def test_between_jobs_what_survives_is_frozen_out_of_later_collections():
+    """The next job's garbage collections scan only its own objects, not the libraries' state."""
+    import keras
+
+    from imbalance_lab.sweep import release_job_memory
+
+    keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    release_job_memory()
+    frozen = gc.get_freeze_count()
+    assert frozen > 100_000, "TensorFlow and Keras are imported: their objects are frozen"
+    assert len(gc.get_objects()) < frozen / 10
 
 
 def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path):

@@ -202,10 +202,17 @@ def limit_tf_threads(threads: int | None) -> None:
 
 
 def release_job_memory() -> None:
-    """Between the jobs of one process: Keras keeps every model built in its global state."""
+    """Between the jobs of one process: Keras keeps every model built in its global state.
+
+    What survives the collection is the libraries' own state (~700,000 objects once TensorFlow,
+    MLflow and Hydra are imported), which a job never frees. Freezing it takes it out of every later
+    collection, so that the next job's collections (Keras's own here, Python's automatic ones
+    during training) scan only that job's objects, not the whole process, which took ~0.7 s each."""
     if "keras" in sys.modules:
-        sys.modules["keras"].backend.clear_session()
-    gc.collect()
+        sys.modules["keras"].backend.clear_session(free_memory=True)  # runs gc.collect()
+    else:
+        gc.collect()
+    gc.freeze()
 
 
 def _mark_orphans(cfg: DictConfig) -> None:
