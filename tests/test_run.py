@@ -145,3 +145,16 @@ def test_long_training_prints_progress_with_the_time_left(make_cfg, monkeypatch,
     lines = [r.getMessage() for r in caplog.records if r.name == "imbalance_lab.training"]
     assert any(line.startswith("tiny: epoch 3/3") and "val/macro_f1" in line for line in lines), lines
     assert any("left" in line for line in lines)
+
+
+def test_predicted_logits_are_keras_predicts_across_chunk_boundaries(monkeypatch):
+    import keras
+
+    from imbalance_lab import training
+
+    monkeypatch.setattr(training, "PREDICT_BATCH", 64)
+    X = np.random.default_rng(0).normal(size=(200, 5)).astype("float32")   # 3 full chunks and a part
+    model = keras.Sequential([keras.Input((5,)), keras.layers.Dropout(0.5), keras.layers.Dense(3)])
+    logits = training.predict_logits(model, X)
+    assert logits.shape == (200, 3) and logits.dtype == np.float64
+    np.testing.assert_allclose(logits, model.predict(X, verbose=0), rtol=1e-6)   # inference: dropout off
