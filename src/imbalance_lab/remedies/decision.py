@@ -116,7 +116,8 @@ class TunedThreshold:
     def _best_offset_for(self, c, z, y, offsets) -> tuple[float, float]:
         """The best validation macro-F1 over offsets of class c, others fixed. Row i goes to c iff
         z_ic + b_c > max_{j != c}(z_ij + b_j), so only the midpoints between these breakpoints are
-        worth trying (a quantile subset when there are many), each scored in O(rows)."""
+        worth trying (a quantile subset when there are many), and one logit below the lowest (c for no
+        row) and above the highest (c for every row), each scored in O(rows)."""
         shifted = z + offsets
         shifted[:, c] = -np.inf
         runner_up = np.argmax(shifted, axis=1)
