@@ -116,12 +116,13 @@ def confusion_matrix_figure(cm: np.ndarray, labels, title: str = ""):
     # The figure's size and layout in inches: styling only, nothing a reader takes from it changes.
     side = min(12.0, max(3.6, 0.55 * k + 2.0))  # pragma: no mutate
     fig, axes = plt.subplots(1, 2, figsize=(2 * side + 1.0, side + 0.6))  # pragma: no mutate
+    # The tick labels' angle, slanted for many or long names, like the colours and the colour bar: styling.
+    rotation = 45 if k > 6 or max(len(n) for n in names) > 4 else "horizontal"  # pragma: no mutate
     for ax, values, name, fmt in ((axes[0], cm, "counts", "d"), (axes[1], normalised, "row-normalised", ".2f")):
         display = skm.ConfusionMatrixDisplay(values, display_labels=names)
         display.plot(ax=ax, include_values=k <= 20, values_format=fmt,
-                     cmap="Blues", colorbar=False,  # pragma: no mutate -- colours and their legend: styling
-                     # the tick labels' angle, for long names: styling
-                     xticks_rotation=45 if k > 6 or max(len(n) for n in names) > 4 else "horizontal")  # pragma: no mutate
+                     cmap="Blues", colorbar=False, xticks_rotation=rotation,  # pragma: no mutate -- styling
+                     )
         ax.set_title(name)
         if values is normalised:
             display.im_.set_clim(0, 1)
