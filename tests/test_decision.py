@@ -273,22 +273,26 @@ def test_tuned_threshold_keeps_argmax_where_it_is_already_perfect():
     assert rule.offsets_.tolist() == [0.0, 0.0] and rule.val_macro_f1_ == 1.0
 
 
-def test_tuned_threshold_falls_back_to_argmax_when_a_float_tie_makes_the_search_overrate_an_offset():
-    """k = 3, z = (0, z_1, -100): rows at z_1 = p (class 0) and at z_1 = p' = the next double (class 1).
-    The midpoint (p + p') / 2 rounds to p', where z_0 + p' ties z_1 = p': the search scores that row as
-    class 1, argmax gives the tie to class 0, so the offset that looked perfect puts every row in class 0,
-    scoring (2/5)/3 below argmax's (6/7)/3. The rule must return argmax (offsets 0) then."""
+@pytest.mark.parametrize(("n0", "n1", "argmax_f1", "offset_f1"),
+                         [(1, 3, (6 / 7) / 3, (2 / 5) / 3),    # the offset falls below argmax
+                          (2, 2, (2 / 3) / 3, (2 / 3) / 3)])   # the offset only ties argmax: no strict gain
+def test_tuned_threshold_falls_back_to_argmax_when_a_float_tie_makes_the_search_overrate_an_offset(
+        n0, n1, argmax_f1, offset_f1):
+    """k = 3, z = (0, z_1, -100): n0 rows at z_1 = p (class 0), n1 at z_1 = p' = the next double (class 1).
+    The midpoint (p + p') / 2 rounds to p', where z_0 + p' ties z_1 = p': the search scores those rows as
+    class 1, argmax gives the tie to class 0, so the offset that looked perfect puts every row in class 0.
+    Unless that is strictly better than argmax, the rule must return argmax (offsets 0)."""
     p = np.nextafter(1.0, 2.0)
     p_next = np.nextafter(p, 2.0)
     assert (p + p_next) / 2 == p_next   # the float tie this case is built on
-    z1 = np.array([p, p_next, p_next, p_next])
-    z = np.column_stack([np.zeros(4), z1, np.full(4, -100.0)])
-    y = np.array([0, 1, 1, 1])
+    z1 = np.array([p] * n0 + [p_next] * n1)
+    z = np.column_stack([np.zeros(len(z1)), z1, np.full(len(z1), -100.0)])
+    y = np.array([0] * n0 + [1] * n1)
     rule = TunedThreshold().fit(z, y, np.full(3, 1 / 3), "softmax")
-    assert textbook_macro_f1(y, np.argmax(z + [p_next, 0.0, 0.0], axis=1), 3) == pytest.approx((2 / 5) / 3)
+    assert textbook_macro_f1(y, np.argmax(z + [p_next, 0.0, 0.0], axis=1), 3) == pytest.approx(offset_f1)
     assert rule.offsets_.tolist() == [0.0, 0.0, 0.0]
-    assert rule.val_macro_f1_ == rule.val_macro_f1_argmax_ == pytest.approx((6 / 7) / 3)
-    assert rule.predict(z).tolist() == [1, 1, 1, 1]
+    assert rule.val_macro_f1_ == rule.val_macro_f1_argmax_ == pytest.approx(argmax_f1)
+    assert rule.predict(z).tolist() == [1] * len(z1)
     assert rule.summary(("a", "b", "c"))["offsets"] == {"a": 0.0, "b": 0.0, "c": 0.0}
 
 

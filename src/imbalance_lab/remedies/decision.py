@@ -107,8 +107,9 @@ class TunedThreshold:
                     best, offsets[c], improved = score, value, True
             if not improved:
                 break
-        if macro_f1(y_val, np.argmax(z + offsets, axis=1), k) < self.val_macro_f1_argmax_:
-            offsets = np.zeros(k)  # only a tie between logits could get here; argmax is the floor
+        if macro_f1(y_val, np.argmax(z + offsets, axis=1), k) <= self.val_macro_f1_argmax_:
+            # no strict improvement after all (only a tie between logits gets here): argmax, its offsets 0
+            offsets = np.zeros(k)
         self.offsets_ = offsets
         self.val_macro_f1_ = macro_f1(y_val, np.argmax(z + offsets, axis=1), k)
         return self
