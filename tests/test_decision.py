@@ -333,3 +333,14 @@ def test_tuned_threshold_tries_only_the_quantile_midpoints_when_there_are_more_b
     tried = {b: sk_macro_f1(y, (breaks < b).astype(int), 2) for b in (low - 1, (low + mid) / 2, (mid + high) / 2, high + 1)}
     assert rule.val_macro_f1_ == pytest.approx(max(max(tried.values()), rule.val_macro_f1_argmax_), abs=1e-12)
     assert rule.offsets_[1] in (0.0, *tried)
+
+
+def test_tuned_threshold_leaves_at_0_the_offsets_that_cannot_strictly_improve():
+    """The hand case with a third class that validation never holds and no logit comes near (z_2 = -100):
+    class 0's offset takes the best split (the mirror image of the binary one); class 1's offset can only
+    tie that and class 2's can only tie or lose, so both stay 0 (a tie accepted would move class 2's by
+    about +100, onto every test row whose z_2 is not far below)."""
+    z = np.column_stack([HAND_BREAKS, np.zeros(len(HAND_BREAKS)), np.full(len(HAND_BREAKS), -100.0)])
+    rule = TunedThreshold().fit(z, HAND_Y, np.full(3, 1 / 3), "softmax")
+    assert rule.offsets_.tolist() == [-(1.0 + 1.46913578) / 2, 0.0, 0.0]
+    assert rule.val_macro_f1_ == pytest.approx((10 / 11 + 6 / 7) / 3, abs=1e-15)
