@@ -17,8 +17,10 @@ from sklearn.metrics import (
 )
 
 from imbalance_lab.evaluation import (
+    confusion_matrix_figure,
     evaluate,
     is_collapsed,
+    literal,
     macro_f1,
     metric_label,
     naive_macro_f1,
@@ -198,17 +200,87 @@ def test_naive_baseline_is_the_training_majority_not_the_tests():
     assert ev.metrics["naive/macro_f1"] == naive_macro_f1(y_test, 0, 3) != naive_macro_f1(y_test, 1, 3)
 
 
-def test_confusion_matrix_figure_draws_labels_literally():
-    """Labels with `$` (mathtext) and long names come out as given, on both panels."""
+def test_metric_label_keeps_the_safe_characters_and_replaces_each_other_one():
+    assert metric_label("Fraud-1.x /y_Z") == "Fraud-1.x /y_Z"
+    assert metric_label("class/3:x") == "class/3_x"
+    assert metric_label("a:b€(c)") == "a_b__c_"
+    assert metric_label(7) == "7"
+
+
+def test_evaluate_names_per_class_metrics_by_the_safe_label():
+    ev = evaluate(np.array([0, 1, 1]), np.array([0, 1, 0]), np.eye(2)[[0, 1, 0]], ("No", "yes:1"), majority_class=1)
+    assert ev.metrics["test/recall_No"] == 1.0 and ev.metrics["test/recall_yes_1"] == 0.5
+
+
+def test_evaluation_record_holds_counts_flags_and_labels():
+    y = np.array([0, 1, 2, 2])
+    ev = evaluate(y, y, np.eye(3)[y], ("a", "b", "c"), majority_class=2)
+    assert ev.n_predicted_classes == 3 and ev.collapsed is False and ev.labels == ("a", "b", "c")
+    collapsed = evaluate(y, np.full(4, 2), np.eye(3)[y], ["a", "b", "c"], majority_class=2)
+    assert collapsed.n_predicted_classes == 1 and collapsed.collapsed is True and collapsed.labels == ("a", "b", "c")
+
+
+def test_classes_never_predicted_score_0_silently():
+    """zero_division=0: a class never predicted (or absent) scores 0 without an UndefinedMetricWarning,
+    which the tuned threshold would otherwise raise on each of its ~1000 macro-F1 evaluations."""
+    y, pred = np.array([0, 0, 1, 1, 2]), np.array([0, 0, 0, 1, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert macro_f1(y, pred, 4) == pytest.approx((0.8 + 0.5 + 0 + 0) / 4)
+        ev = evaluate(y, pred, np.eye(3)[pred], ("a", "b", "c"), majority_class=0)
+    assert ev.metrics["test/recall_c"] == ev.metrics["test/precision_c"] == ev.metrics["test/f1_c"] == 0.0
+
+
+def test_literal_escapes_every_dollar():
+    assert literal("$x$ and $5") == r"\$x\$ and \$5" and literal(3) == "3"
+
+
+def _cells(ax) -> dict:
+    """The numbers written in a panel's cells, by (row, column)."""
+    return {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in ax.texts}
+
+
+def test_confusion_matrix_figure_shows_the_counts_the_recalls_and_the_labels():
     import matplotlib.pyplot as plt
 
-    from imbalance_lab.evaluation import confusion_matrix_figure
-
-    labels = ["$x$", "a" * 40, "plain"]
-    fig = confusion_matrix_figure(np.array([[3, 1, 0], [0, 2, 1], [1, 0, 4]]), labels, "t $5")
-    fig.canvas.draw()  # would raise on unbalanced mathtext
+    labels = ["$x$", "a" * 40, "plain", "Zz"]
+    cm = np.array([[3, 1, 0, 0],    # row sums 4, 0 (class absent from the test split), 1, 5
+                   [0, 0, 0, 0],
+                   [0, 1, 0, 0],
+                   [1, 0, 0, 4]])
+    recall = [[3 / 4, 1 / 4, 0, 0], [0, 0, 0, 0], [0, 1, 0, 0], [1 / 5, 0, 0, 4 / 5]]  # by hand
+    # The absent class's row must read 0.00 whatever memory the division's output lands in: hand numpy's
+    # small-buffer cache a freed array of the same size holding 0.5, and fail on numpy's warning about an
+    # uninitialised output.
+    stale = np.full(cm.shape, 0.5)
+    del stale
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = confusion_matrix_figure(cm, labels, "t $5")
+    counts, normalised = fig.axes
+    assert len(fig.axes) == 2
+    assert _cells(counts) == {(i, j): str(cm[i][j]) for i in range(4) for j in range(4)}
+    assert _cells(normalised) == {(i, j): f"{recall[i][j]:.2f}" for i in range(4) for j in range(4)}
+    assert _cells(normalised)[(2, 1)] == "1.00" and _cells(normalised)[(1, 1)] == "0.00"
+    escaped = [r"\$x\$", "a" * 40, "plain", "Zz"]  # what matplotlib draws as the literal "$x$"
     for ax in fig.axes:
-        texts = [t.get_text() for t in ax.get_xticklabels()]
-        assert [t.replace("\\$", "$") for t in texts] == labels
-    assert [t.get_text() for t in fig.axes[0].texts][:3] == ["3", "1", "0"]
+        assert [t.get_text() for t in ax.get_xticklabels()] == escaped
+        assert [t.get_text() for t in ax.get_yticklabels()] == escaped
+    assert (counts.get_title(), normalised.get_title()) == ("counts", "row-normalised")
+    assert fig.get_suptitle() == r"t \$5"
+    fig.canvas.draw()  # would raise on unbalanced mathtext
+    plt.close(fig)
+
+
+@pytest.mark.parametrize(("k", "numbers"), [(20, True), (21, False)])
+def test_confusion_matrix_figure_writes_the_numbers_up_to_20_classes_and_scales_recall_0_to_1(k, numbers):
+    import matplotlib.pyplot as plt
+
+    cm = np.ones((k, k), dtype=int) + np.eye(k, dtype=int)  # recalls 1/(k+1), 2/(k+1): strictly inside (0, 1)
+    fig = confusion_matrix_figure(cm, [f"c{i}" for i in range(k)])
+    counts, normalised = fig.axes
+    assert len(counts.texts) == len(normalised.texts) == (k * k if numbers else 0)
+    assert normalised.images[0].get_clim() == (0, 1)          # colours comparable across runs
+    assert counts.images[0].get_clim() == (1, 2)              # the counts' own range
+    assert fig.get_suptitle() == ""                           # no title given, none drawn
     plt.close(fig)

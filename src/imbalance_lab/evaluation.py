@@ -100,11 +100,12 @@ def literal(text) -> str:
 
 
 def confusion_matrix_figure(cm: np.ndarray, labels, title: str = ""):
-    """Counts and row-normalised (recall per true class) side by side, with scikit-learn's
-    ConfusionMatrixDisplay; the labels are drawn as given."""
+    """Counts and row-normalised (recall per true class, 0 for a class absent from the test split, colour
+    scale 0 to 1) side by side, with scikit-learn's ConfusionMatrixDisplay; the numbers are written in the
+    cells up to 20 classes; the labels are drawn as given."""
     import matplotlib
 
-    matplotlib.use("Agg")
+    matplotlib.use("Agg")  # pragma: no mutate -- backend names are case-insensitive; the figure is the same
     import matplotlib.pyplot as plt
 
     cm = np.asarray(cm)
@@ -112,12 +113,16 @@ def confusion_matrix_figure(cm: np.ndarray, labels, title: str = ""):
     names = [literal(label) for label in labels]
     rows = cm.sum(axis=1, keepdims=True)
     normalised = np.divide(cm, rows, out=np.zeros(cm.shape, dtype=float), where=rows > 0)
-    side = min(12.0, max(3.6, 0.55 * k + 2.0))
-    fig, axes = plt.subplots(1, 2, figsize=(2 * side + 1.0, side + 0.6))
+    # The figure's size and layout in inches: styling only, nothing a reader takes from it changes.
+    side = min(12.0, max(3.6, 0.55 * k + 2.0))  # pragma: no mutate
+    fig, axes = plt.subplots(1, 2, figsize=(2 * side + 1.0, side + 0.6))  # pragma: no mutate
+    # The tick labels' angle, slanted for many or long names, like the colours and the colour bar: styling.
+    rotation = 45 if k > 6 or max(len(n) for n in names) > 4 else "horizontal"  # pragma: no mutate
     for ax, values, name, fmt in ((axes[0], cm, "counts", "d"), (axes[1], normalised, "row-normalised", ".2f")):
         display = skm.ConfusionMatrixDisplay(values, display_labels=names)
-        display.plot(ax=ax, cmap="Blues", colorbar=False, include_values=k <= 20, values_format=fmt,
-                     xticks_rotation=45 if k > 6 or max(len(n) for n in names) > 4 else "horizontal")
+        display.plot(ax=ax, include_values=k <= 20, values_format=fmt,
+                     cmap="Blues", colorbar=False, xticks_rotation=rotation,  # pragma: no mutate -- styling
+                     )
         ax.set_title(name)
         if values is normalised:
             display.im_.set_clim(0, 1)

@@ -107,8 +107,9 @@ class TunedThreshold:
                     best, offsets[c], improved = score, value, True
             if not improved:
                 break
-        if macro_f1(y_val, np.argmax(z + offsets, axis=1), k) < self.val_macro_f1_argmax_:
-            offsets = np.zeros(k)  # only a tie between logits could get here; argmax is the floor
+        if macro_f1(y_val, np.argmax(z + offsets, axis=1), k) <= self.val_macro_f1_argmax_:
+            # no strict improvement after all (only a tie between logits gets here): argmax, its offsets 0
+            offsets = np.zeros(k)
         self.offsets_ = offsets
         self.val_macro_f1_ = macro_f1(y_val, np.argmax(z + offsets, axis=1), k)
         return self
@@ -116,7 +117,8 @@ class TunedThreshold:
     def _best_offset_for(self, c, z, y, offsets) -> tuple[float, float]:
         """The best validation macro-F1 over offsets of class c, others fixed. Row i goes to c iff
         z_ic + b_c > max_{j != c}(z_ij + b_j), so only the midpoints between these breakpoints are
-        worth trying (a quantile subset when there are many), each scored in O(rows)."""
+        worth trying (a quantile subset when there are many), and one logit below the lowest (c for no
+        row) and above the highest (c for every row), each scored in O(rows)."""
         shifted = z + offsets
         shifted[:, c] = -np.inf
         runner_up = np.argmax(shifted, axis=1)
