@@ -1,12 +1,17 @@
 """The activation/loss pairs, against hand-written NumPy references."""
 
+import inspect
+
+import hydra
 import keras
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
 from imbalance_lab.errors import ImbalanceLabError
+from imbalance_lab.paths import CONF_DIR
 from imbalance_lab.remedies.losses import (
+    activate,
     balanced_softmax,
     binary_crossentropy,
     categorical_crossentropy,
@@ -212,3 +217,119 @@ def test_ldam_deferred_reweighting_by_hand_before_and_from_drw_start():
         switch.on_epoch_begin(epoch)
         np.testing.assert_allclose(_np(loss_fn(Y3, Z3)), expected, rtol=1e-5, atol=1e-7, err_msg=f"epoch {epoch}")
     assert not hasattr(ldam("softmax", COUNTS), "callbacks") and ldam("softmax", COUNTS).details["drw_weights"] is None
+
+
+@pytest.mark.parametrize("activation", ["softmax", "sigmoid"])
+def test_activate_turns_logits_into_the_activations_probabilities(activation):
+    """run.py scores the test split with these probabilities: scipy's softmax (over the classes) or expit."""
+    from scipy.special import expit, softmax
+
+    reference = softmax(Z.astype(float), axis=1) if activation == "softmax" else expit(Z.astype(float))
+    np.testing.assert_allclose(_np(activate(Z, activation)), reference, rtol=1e-5, atol=1e-7)
+
+
+def test_activate_rejects_an_unknown_activation():
+    with pytest.raises(ImbalanceLabError, match="'relu' is not one of"):
+        activate(Z, "relu")
+
+
+# Rows whose probabilities reach 0 and 1 in float32: the clipping to [1e-7, 1 - 1e-7] decides the loss.
+Z_EXTREME = np.array([[10.0, -200.0, -200.0], [200.0, 0.0, -200.0], [0.0, 0.5, 1.0], [-200.0, 200.0, 3.0], [200.0, -200.0, 0.0]], dtype="float32")
+Y_EXTREME = np.eye(3, dtype="float32")[[0, 1, 2, 1, 1]]
+
+
+def test_ce_on_sigmoid_and_bce_on_softmax_clip_like_keras_probability_losses():
+    """Keras's own losses on probabilities (from_logits=False, given plain arrays so no logits shortcut)
+    renormalise and clip to [epsilon, 1 - epsilon]: the written-out forms must agree, saturated rows included."""
+    s, p = _sigmoid(Z_EXTREME.astype(float)).astype("float32"), _softmax(Z_EXTREME.astype(float)).astype("float32")
+    ce_reference = _np(keras.losses.categorical_crossentropy(Y_EXTREME, s, from_logits=False))
+    bce_reference = _np(keras.losses.binary_crossentropy(Y_EXTREME, p, from_logits=False))
+    assert np.all(np.isfinite(bce_reference)) and bce_reference.max() > 5  # a clipped log(1e-7) is in there
+    np.testing.assert_allclose(_np(categorical_crossentropy("sigmoid")(Y_EXTREME, Z_EXTREME)), ce_reference, rtol=1e-5)
+    np.testing.assert_allclose(_np(binary_crossentropy("softmax")(Y_EXTREME, Z_EXTREME)), bce_reference, rtol=1e-5)
+
+
+@pytest.mark.parametrize("path", sorted((CONF_DIR / "loss").glob("*.yaml")), ids=lambda p: p.stem)
+def test_each_loss_factorys_defaults_are_its_configs_values(path):
+    """Called from Python without the config (a notebook, a test), a loss computes what the run's
+    config option computes: every default equals the value its conf/loss/*.yaml gives."""
+    options = OmegaConf.to_container(OmegaConf.load(path))
+    factory = hydra.utils.get_method(options.pop("_target_"))
+    defaults = {name: p.default for name, p in inspect.signature(factory).parameters.items()
+                if p.default is not inspect.Parameter.empty and name != "class_counts"}  # the run passes the counts
+    assert defaults == options, path.stem
+
+
+def _references64(z, y, labels):
+    """Each loss's published formula in float64 NumPy, keyed by a (name, factory) case below."""
+    s, p = _sigmoid(z), _softmax(z)
+    alpha = COUNTS.sum() / (3 * COUNTS)  # 'balanced'
+    p_t = (y * p).sum(axis=1)
+    sig_t = y * s + (1 - y) * (1 - s)  # each one-vs-rest column's probability of its target
+    focal_soft = -alpha[labels] * (1 - p_t) ** 2 * np.log(p_t)
+    focal_sig = alpha[labels] * (-(1 - sig_t) ** 2 * np.log(sig_t)).mean(axis=1)
+    bce_soft = -(y * np.log(p) + (1 - y) * np.log(1 - p)).mean(axis=1)
+    raw = 0.1 / (1 - 0.9 ** COUNTS.astype(float))  # Cui et al., beta 0.9, normalised to sum K
+    cb = (3 * raw / raw.sum())[labels]
+    margins = 0.5 * (COUNTS.min() / COUNTS) ** 0.25  # Cao et al.: C n^(-1/4), the rarest class's margin 0.5
+    raw99 = 0.01 / (1 - 0.99 ** COUNTS.astype(float))
+    pi = COUNTS / COUNTS.sum()
+
+    def prior_ce(prior):  # -log(prior_y e^z_y / sum_j prior_j e^z_j)
+        w = prior * np.exp(z)
+        return -np.log((y * w).sum(axis=1) / w.sum(axis=1))
+
+    return {
+        "ce softmax": _ce(z, y),
+        "ce sigmoid": -(y * np.log(s / s.sum(axis=1, keepdims=True))).sum(axis=1),
+        "bce sigmoid": -(y * np.log(s) + (1 - y) * np.log(1 - s)).mean(axis=1),
+        "bce softmax": bce_soft,
+        "focal softmax": focal_soft,
+        "focal sigmoid": focal_sig,
+        "cb ce": cb * _ce(z, y),
+        "cb bce": cb * bce_soft,
+        "cb focal": cb * -(1 - p_t) ** 2 * np.log(p_t),
+        "ldam": _ce(30.0 * (z - y * margins), y),
+        "ldam drw on": (3 * raw99 / raw99.sum())[labels] * _ce(30.0 * (z - y * margins), y),
+        "logit_adjusted": prior_ce(pi**0.5),
+        "balanced_softmax": prior_ce(COUNTS),
+    }
+
+
+LOSSES64 = {
+    "ce softmax": lambda: categorical_crossentropy("softmax"),
+    "ce sigmoid": lambda: categorical_crossentropy("sigmoid"),
+    "bce sigmoid": lambda: binary_crossentropy("sigmoid"),
+    "bce softmax": lambda: binary_crossentropy("softmax"),
+    "focal softmax": lambda: focal("softmax", COUNTS, gamma=2.0, alpha="balanced"),
+    "focal sigmoid": lambda: focal("sigmoid", COUNTS, gamma=2.0, alpha="balanced"),
+    "cb ce": lambda: class_balanced("softmax", COUNTS, beta=0.9, base="ce"),
+    "cb bce": lambda: class_balanced("softmax", COUNTS, beta=0.9, base="bce"),
+    "cb focal": lambda: class_balanced("softmax", COUNTS, beta=0.9, base="focal", gamma=2.0),
+    "ldam": lambda: ldam("sigmoid", COUNTS),
+    "ldam drw on": lambda: ldam("softmax", COUNTS, drw_start=0, drw_beta=0.99),
+    "logit_adjusted": lambda: logit_adjusted("softmax", COUNTS, tau=0.5),
+    "balanced_softmax": lambda: balanced_softmax("softmax", COUNTS),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LOSSES64))
+def test_every_loss_computes_its_formula_in_float64(case):
+    """A float64 model (or float64 targets and logits) gets the loss in float64, to float64 precision:
+    the per-class constants are made in the logits' dtype, not Keras's float32 default."""
+    loss = LOSSES64[case]()
+    for callback in getattr(loss, "callbacks", []):
+        callback.on_epoch_begin(0)  # drw_start=0: the class-balanced weights are on from the first epoch
+    z, y = Z3.astype("float64"), Y3.astype("float64")
+    got = _np(loss(y, z))
+    assert got.dtype == np.float64, case
+    np.testing.assert_allclose(got, _references64(z, y, LABELS3)[case], rtol=1e-9, atol=1e-12, err_msg=case)
+
+
+@pytest.mark.parametrize("factory, name", [(focal, "focal"), (class_balanced, "class_balanced"), (ldam, "ldam"),
+                                           (logit_adjusted, "logit_adjusted"), (balanced_softmax, "balanced_softmax")])
+def test_a_loss_built_from_the_counts_names_itself_when_a_class_has_no_training_row(factory, name):
+    kwargs = {"alpha": "balanced"} if factory is focal else {}
+    with pytest.raises(ImbalanceLabError, match=f"loss={name} needs every class"):
+        factory("softmax", [100, 0, 10], **kwargs)
+    assert np.all(np.isfinite(_np(factory("softmax", [100, 1, 10], **kwargs)(Y3, Z3))))  # one row is enough
