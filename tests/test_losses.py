@@ -212,6 +212,10 @@ def test_ldam_deferred_reweighting_by_hand_before_and_from_drw_start():
     loss_fn = ldam("softmax", COUNTS, drw_start=2, drw_beta=0.99)
     plain = _np(ldam("softmax", COUNTS)(Y3, Z3))
     weights = np.array(class_balanced_weights(COUNTS, 0.99))[LABELS3]
+    # freshly built, before any epoch has begun (e.g. the loss evaluated outside fit), the weights are 1 too
+    np.testing.assert_allclose(_np(loss_fn(Y3, Z3)), plain, rtol=1e-6)
+    # remedies.json's form: the LDAM part, then the re-weighting
+    assert loss_fn.form.startswith("LDAM: softmax cross-entropy on 30*(z - Delta_y)") and "from epoch 2" in loss_fn.form
     [switch] = loss_fn.callbacks
     for epoch, expected in ((0, plain), (1, plain), (2, weights * plain), (5, weights * plain), (1, plain)):
         switch.on_epoch_begin(epoch)
@@ -249,15 +253,29 @@ def test_ce_on_sigmoid_and_bce_on_softmax_clip_like_keras_probability_losses():
     np.testing.assert_allclose(_np(binary_crossentropy("softmax")(Y_EXTREME, Z_EXTREME)), bce_reference, rtol=1e-5)
 
 
+# Options under which every default is used: drw_beta only acts with drw_start set, gamma only with base=focal.
+ACTIVE = {"ldam": {"drw_start": 0}, "class_balanced": {"base": "focal"}}
+
+
 @pytest.mark.parametrize("path", sorted((CONF_DIR / "loss").glob("*.yaml")), ids=lambda p: p.stem)
 def test_each_loss_factorys_defaults_are_its_configs_values(path):
     """Called from Python without the config (a notebook, a test), a loss computes what the run's
-    config option computes: every default equals the value its conf/loss/*.yaml gives."""
+    config option computes: leaving out any one option gives the same loss values and details."""
     options = OmegaConf.to_container(OmegaConf.load(path))
     factory = hydra.utils.get_method(options.pop("_target_"))
-    defaults = {name: p.default for name, p in inspect.signature(factory).parameters.items()
-                if p.default is not inspect.Parameter.empty and name != "class_counts"}  # the run passes the counts
-    assert defaults == options, path.stem
+    options.update(ACTIVE.get(path.stem, {}))
+    signature = inspect.signature(factory).parameters
+    assert set(options) <= set(signature), path.stem
+    given = factory("softmax", COUNTS, **options)
+    for name in options:
+        if signature[name].default is inspect.Parameter.empty or name in ACTIVE.get(path.stem, {}):
+            continue
+        default = factory("softmax", COUNTS, **{k: v for k, v in options.items() if k != name})
+        np.testing.assert_allclose(_np(default(Y3, Z3)), _np(given(Y3, Z3)), rtol=1e-12, err_msg=f"{path.stem}.{name}")
+        details = getattr(given, "details", {})
+        assert set(getattr(default, "details", {})) == set(details)
+        for key, value in details.items():
+            assert value == default.details[key] or np.allclose(value, default.details[key], rtol=1e-12), (name, key)
 
 
 def _references64(z, y, labels):
