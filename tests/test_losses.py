@@ -148,6 +148,7 @@ def test_ldam_margins_match_the_formula_for_hand_computed_counts():
     # Delta_c = C n_c^(-1/4) with max Delta = 0.5 at n = 10: Delta = 0.5 (10 / n_c)^(1/4)
     expected = [0.5 * 0.01**0.25, 0.5 * 0.1**0.25, 0.5]   # 0.158114, 0.281171, 0.5
     np.testing.assert_allclose(ldam_margins(COUNTS, 0.5), expected, rtol=1e-12)
+    np.testing.assert_allclose(ldam_margins(COUNTS), expected, rtol=1e-12)  # default max_margin: Cao et al.'s 0.5
     np.testing.assert_allclose(expected[:2], [0.1581139, 0.2811707], rtol=1e-6)
 
 
@@ -351,3 +352,18 @@ def test_a_loss_built_from_the_counts_names_itself_when_a_class_has_no_training_
     with pytest.raises(ImbalanceLabError, match=f"loss={name} needs every class"):
         factory("softmax", [100, 0, 10], **kwargs)
     assert np.all(np.isfinite(_np(factory("softmax", [100, 1, 10], **kwargs)(Y3, Z3))))  # one row is enough
+
+
+@pytest.mark.parametrize("factory, activation, name, form", [
+    (categorical_crossentropy, "softmax", "ce", "categorical cross-entropy on softmax(z), from logits"),
+    (categorical_crossentropy, "sigmoid", "ce", "categorical cross-entropy on sigmoid(z) renormalised to sum 1"),
+    (binary_crossentropy, "sigmoid", "bce", "binary cross-entropy per class on sigmoid(z), from logits (one-vs-rest)"),
+    (binary_crossentropy, "softmax", "bce", "binary cross-entropy on softmax(z) over the one-hot columns"),
+    (focal, "softmax", "focal", "focal on softmax(z): -alpha_t (1-p_t)^gamma log p_t"),
+    (focal, "sigmoid", "focal", "focal on sigmoid(z), one-vs-rest: alpha_t * mean_c -(1-p_t,c)^gamma log p_t,c"),
+])
+def test_each_activation_loss_pair_logs_the_arithmetic_it_used(factory, activation, name, form):
+    """remedies.json records loss_fn.__name__ and .form: which of the two arithmetics (from the logits, or
+    on the other activation's probabilities) a run used, the point of the forum-mistake comparisons."""
+    loss = factory(activation, COUNTS)
+    assert (loss.__name__, loss.form) == (name, form)
