@@ -259,7 +259,7 @@ ACTIVE = {"ldam": {"drw_start": 0}, "class_balanced": {"base": "focal"}}
 
 
 @pytest.mark.parametrize("path", sorted((CONF_DIR / "loss").glob("*.yaml")), ids=lambda p: p.stem)
-def test_each_loss_factorys_defaults_are_its_configs_values(path):
+def test_a_loss_built_without_an_option_is_the_config_options_loss(path):
     """Called from Python without the config (a notebook, a test), a loss computes what the run's
     config option computes: leaving out any one option gives the same loss values and details."""
     options = OmegaConf.to_container(OmegaConf.load(path))
