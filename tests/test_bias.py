@@ -49,3 +49,13 @@ def test_untrained_sigmoid_network_with_log_prior_outputs_each_class_prior():
     layer.kernel.assign(np.zeros(layer.kernel.shape, dtype="float32"))
     per_class = keras.ops.convert_to_numpy(keras.ops.sigmoid(net(X))).mean(axis=0)
     np.testing.assert_allclose(per_class, PRIORS, atol=2e-6)
+
+
+def test_log_prior_bias_stays_finite_when_a_class_has_no_row_or_every_row():
+    """A class absent from training (prior 0) or holding every row (prior 1) would give an infinite
+    bias; the priors are clipped to [1e-12, 1 - 1e-12], so the untrained outputs are those priors within 1e-11."""
+    for activation, counts in (("softmax", [100, 0, 10]), ("sigmoid", [100, 0, 10]), ("sigmoid", [50, 0])):
+        b = log_prior_bias(activation, counts)
+        assert np.all(np.isfinite(b)), (activation, counts)
+        out = np.exp(b) / np.exp(b).sum() if activation == "softmax" else 1 / (1 + np.exp(-b))
+        np.testing.assert_allclose(out, np.array(counts) / sum(counts), atol=1e-11)

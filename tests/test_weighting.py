@@ -5,6 +5,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from imbalance_lab.errors import ImbalanceLabError
 from imbalance_lab.remedies.weighting import (
     balanced_weights,
+    effective_number_raw,
     effective_number_weights,
     inverse_sqrt_weights,
     sample_weights,
@@ -71,3 +72,17 @@ def test_a_class_absent_from_training_gets_weight_zero_and_the_others_keep_mean_
 def test_inverse_sqrt_weights_a_class_of_one_row_by_hand():
     # counts 100, 1, 25: raw 1/10, 1, 1/5; sum n_c raw_c = 10 + 1 + 5 = 16, N = 126 -> w = raw * 126 / 16
     np.testing.assert_allclose(inverse_sqrt_weights([100, 1, 25]), np.array([0.1, 1.0, 0.2]) * 126 / 16, rtol=1e-12)
+
+
+@pytest.mark.parametrize("beta", [-0.1, 1.5])
+def test_effective_number_rejects_a_beta_outside_zero_one(beta):
+    with pytest.raises(ImbalanceLabError, match=f"beta={beta} is outside"):
+        effective_number_weights([10, 5], beta=beta)
+
+
+def test_effective_number_of_a_one_row_class_is_one():
+    """Cui et al.: E_n = (1 - beta^n) / (1 - beta), so E_1 = 1 and the raw weight 1 / E_1 = 1 for any beta."""
+    for beta in (0.5, 0.9, 0.999):
+        raw = [(1 - beta) / (1 - beta**n) for n in (100, 1, 25)]
+        np.testing.assert_allclose(effective_number_raw([100, 1, 25], beta), raw, rtol=1e-12)
+        assert effective_number_raw([100, 1, 25], beta)[1] == pytest.approx(1.0)
