@@ -236,3 +236,44 @@ def test_estimate_matches_issue_25s_exact_timings_and_the_doctor_says_how_to_be_
     assert not [f for f in doctor.data_findings(_Data(FORUM, 157), cfg, choices) if f.code == "slow_sampler"]
     cfg, choices = compose(["sampler=smote", "sampler.neighbors=exact"])   # exact SMOTE: half a minute
     assert not [f for f in doctor.data_findings(_Data(FORUM, 157), cfg, choices) if f.code == "slow_sampler"]
+
+
+def _searches_by_hand(sampler: str, counts: list[int]) -> list[tuple[int, int]]:
+    """(query rows, fitted rows) of each neighbour search imbalanced-learn's sampler makes with its
+    default sampling_strategy, from its algorithm: SMOTE fits each minority class on its own rows and
+    queries them; BorderlineSMOTE and ADASYN also query those rows among all rows (their danger /
+    density step); ENN queries the rows of every class but the smallest among all rows; Tomek links
+    are the 1-NN of every row among all rows; NearMiss queries the other classes' rows among the
+    minority's; the combined samplers clean the k x majority rows SMOTE leaves."""
+    n, smallest, largest = sum(counts), min(counts), max(counts)
+    minority = [c for c in counts if c != largest]
+    own = [(c, c) for c in minority]
+    return {"SMOTE": own, "BorderlineSMOTE": own + [(c, n) for c in minority],
+            "ADASYN": own + [(c, n) for c in minority], "EditedNearestNeighbours": [(n - smallest, n)],
+            "TomekLinks": [(n, n)], "NearMiss": [(n - smallest, smallest)],
+            "SMOTEENN": own + [(len(counts) * largest,) * 2], "SMOTETomek": own + [(len(counts) * largest,) * 2]}[sampler]
+
+
+def _seconds_by_hand(queries: int, fitted: int, d: int, how: str) -> float:
+    """Multiply-adds over the documented rates: exact search compares every query with every fitted
+    row; the index (from INDEXED_FROM_ROWS fitted rows on, as ApproximateNeighbors builds it) costs
+    its k-means (TRAIN_ROWS_PER_LIST rows per list, each against every list, per iteration), one
+    assignment of every fitted and query row to its list, and the scan of the rows each query reads."""
+    if how == "exact" or fitted < neighbors.INDEXED_FROM_ROWS:
+        return queries * fitted * d / neighbors.EXACT_MACS_PER_SECOND
+    lists = neighbors.LISTS_PER_SQRT_ROW * np.sqrt(fitted)
+    kmeans = neighbors.TRAIN_ROWS_PER_LIST * lists * lists * neighbors.KMEANS_ITERATIONS
+    scanned = max(neighbors.SCANNED_LISTS * fitted / lists, neighbors.SCANNED_ROWS_MIN)
+    return ((kmeans + (fitted + queries) * lists) * d / neighbors.EXACT_MACS_PER_SECOND
+            + queries * scanned * d / neighbors.SCAN_MACS_PER_SECOND)
+
+
+@pytest.mark.parametrize("how", ["exact", "approximate"])
+@pytest.mark.parametrize("counts", [[600, 300, 100], [100, 600, 300], FORUM])   # 1,000 rows: the index's first size
+@pytest.mark.parametrize("sampler", ["SMOTE", "BorderlineSMOTE", "ADASYN", "EditedNearestNeighbours", "TomekLinks",
+                                     "NearMiss", "SMOTEENN", "SMOTETomek"])
+def test_estimated_seconds_count_each_samplers_searches(sampler, counts, how):
+    """The doctor's minutes (and its advice) come from these estimates: each sampler's searches,
+    costed exact or on the index as the estimator builds it."""
+    by_hand = sum(_seconds_by_hand(q, f, 157, how) for q, f in _searches_by_hand(sampler, counts))
+    assert neighbors.estimated_seconds(sampler, counts, 157, how) == pytest.approx(by_hand, rel=1e-9)
