@@ -269,7 +269,8 @@ def _seconds_by_hand(queries: int, fitted: int, d: int, how: str) -> float:
 
 
 @pytest.mark.parametrize("how", ["exact", "approximate"])
-@pytest.mark.parametrize("counts", [[600, 300, 100], [100, 600, 300], FORUM])   # 1,000 rows: the index's first size
+# 1,000 rows: the index's first size; 3 x 10^8 rows: past int64 for n^2 x d multiply-adds
+@pytest.mark.parametrize("counts", [[600, 300, 100], [100, 600, 300], FORUM, [2 * 10**8, 10**8]])
 @pytest.mark.parametrize("sampler", ["SMOTE", "BorderlineSMOTE", "ADASYN", "EditedNearestNeighbours", "TomekLinks",
                                      "NearMiss", "SMOTEENN", "SMOTETomek"])
 def test_estimated_seconds_count_each_samplers_searches(sampler, counts, how):
@@ -277,3 +278,19 @@ def test_estimated_seconds_count_each_samplers_searches(sampler, counts, how):
     costed exact or on the index as the estimator builds it."""
     by_hand = sum(_seconds_by_hand(q, f, 157, how) for q, f in _searches_by_hand(sampler, counts))
     assert neighbors.estimated_seconds(sampler, counts, 157, how) == pytest.approx(by_hand, rel=1e-9)
+
+
+@pytest.mark.parametrize("call", [{}, {"n_neighbors": 1}, {"mode": "distance"}, {"X": "queries", "n_neighbors": 3},
+                                  {"X": "queries", "n_neighbors": 1, "mode": "distance"}])
+def test_below_the_index_size_neighbours_and_graphs_are_scikit_learns(call):
+    """Under INDEXED_FROM_ROWS fitted rows the search is exact: kneighbors and kneighbors_graph (its
+    default mode, any n_neighbors, with or without query rows) equal NearestNeighbors'."""
+    small = X[:300]
+    call = {**call, **({"X": small[::5] + 0.01} if "X" in call else {})}
+    ours, theirs = ApproximateNeighbors(2, random_state=0).fit(small), NearestNeighbors(n_neighbors=2).fit(small)
+    np.testing.assert_allclose(ours.kneighbors_graph(**call).toarray(), theirs.kneighbors_graph(**call).toarray(),
+                               rtol=1e-4, atol=1e-5)
+    query = {k: v for k, v in call.items() if k != "mode"}
+    np.testing.assert_array_equal(ours.kneighbors(**query)[1], theirs.kneighbors(**query)[1])
+    with pytest.raises(ValueError, match="mode"):
+        ours.kneighbors_graph(mode="weights")
