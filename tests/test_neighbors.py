@@ -294,3 +294,34 @@ def test_below_the_index_size_neighbours_and_graphs_are_scikit_learns(call):
     np.testing.assert_array_equal(ours.kneighbors(**query)[1], theirs.kneighbors(**query)[1])
     with pytest.raises(ValueError, match="mode"):
         ours.kneighbors_graph(mode="weights")
+
+
+@pytest.mark.parametrize("n", [6000, 64_000])   # below and above the SCANNED_ROWS_MIN floor (from 62,500 rows)
+def test_the_index_is_built_as_documented(n):
+    """The settings that decide which neighbours an approximate search returns, from the module's
+    description: ~LISTS_PER_SQRT_ROW sqrt(n) lists, k-means of KMEANS_ITERATIONS iterations on
+    TRAIN_ROWS_PER_LIST rows per list, and a scan of SCANNED_LISTS lists' worth of rows (at least
+    SCANNED_ROWS_MIN) over the fewest nearest lists that hold that many on average."""
+    data = NOISE if n == len(NOISE) else np.random.default_rng(1).normal(size=(n, 2)).astype("float32")
+    est = ApproximateNeighbors(3, random_state=0).fit(data)
+    lists = int(neighbors.LISTS_PER_SQRT_ROW * np.sqrt(n))
+    scanned = max(neighbors.SCANNED_LISTS * n // lists, neighbors.SCANNED_ROWS_MIN)
+    assert (est.index_.nlist, est.index_.ntotal, est.index_.d) == (lists, n, data.shape[1])
+    assert (est.search_params_.max_codes, est.search_params_.nprobe) == (scanned, int(np.ceil(scanned * lists / n)))
+    cp = est.index_.cp
+    assert (cp.niter, cp.max_points_per_centroid, cp.min_points_per_centroid) == (
+        neighbors.KMEANS_ITERATIONS, neighbors.TRAIN_ROWS_PER_LIST, 1)
+    assert cp.seed == np.random.RandomState(0).randint(2**31 - 1)   # k-means seeded from random_state, as sklearn reads it
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2, -1, -2])
+def test_n_jobs_changes_the_threads_not_the_neighbours(n_jobs):
+    """n_jobs as scikit-learn reads it (-1: all cores, -2: all but one); faiss's thread count is
+    restored afterwards, and the neighbours are those of the default."""
+    import faiss
+
+    before = faiss.omp_get_max_threads()
+    default = ApproximateNeighbors(4, random_state=0).fit(X).kneighbors(X[:50])
+    ours = ApproximateNeighbors(4, random_state=0, n_jobs=n_jobs).fit(X).kneighbors(X[:50])
+    np.testing.assert_array_equal(ours[1], default[1])
+    assert faiss.omp_get_max_threads() == before
