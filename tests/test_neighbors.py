@@ -325,3 +325,14 @@ def test_n_jobs_changes_the_threads_not_the_neighbours(n_jobs):
     ours = ApproximateNeighbors(4, random_state=0, n_jobs=n_jobs).fit(X).kneighbors(X[:50])
     np.testing.assert_array_equal(ours[1], default[1])
     assert faiss.omp_get_max_threads() == before
+
+
+def test_many_neighbours_come_nearest_first():
+    """With more candidates than a small sort keeps in order by itself (k = 20), each row's
+    neighbours still come nearest first, as exact search returns them."""
+    est = ApproximateNeighbors(20, random_state=0).fit(NOISE)
+    for query in (None, NOISE[::50]):
+        dist, ind = est.kneighbors(query)
+        assert (np.diff(dist, axis=1) >= 0).all()
+        by_hand = np.linalg.norm(NOISE[ind] - (NOISE if query is None else query)[:, None, :], axis=2)
+        np.testing.assert_allclose(dist, by_hand, rtol=1e-4, atol=1e-5)
