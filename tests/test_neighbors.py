@@ -336,3 +336,16 @@ def test_many_neighbours_come_nearest_first():
         assert (np.diff(dist, axis=1) >= 0).all()
         by_hand = np.linalg.norm(NOISE[ind] - (NOISE if query is None else query)[:, None, :], axis=2)
         np.testing.assert_allclose(dist, by_hand, rtol=1e-4, atol=1e-5)
+
+
+def test_approximate_tomek_links_on_a_few_rows_and_its_parameters():
+    """The smallest inputs imbalanced-learn's TomekLinks takes (two rows) give its links too, and the
+    parameters it shares with TomekLinks read back as TomekLinks' do (clone relies on them)."""
+    for X_few, y_few in ((np.array([[0.0, 0.0], [1.0, 0.0]]), np.array([0, 1])),
+                         (np.array([[0.0, 0.0], [1.0, 0.0], [1.2, 0.0], [9.0, 9.0]]), np.array([0, 0, 1, 1]))):
+        ours, theirs = ApproximateTomekLinks(random_state=0), TomekLinks()
+        ours.fit_resample(X_few, y_few)
+        theirs.fit_resample(X_few, y_few)
+        np.testing.assert_array_equal(ours.sample_indices_, theirs.sample_indices_)
+    ours = ApproximateTomekLinks(sampling_strategy="all", n_jobs=2, random_state=3).get_params()
+    assert ours == {**TomekLinks(sampling_strategy="all", n_jobs=2).get_params(), "random_state": 3}
