@@ -349,3 +349,15 @@ def test_approximate_tomek_links_on_a_few_rows_and_its_parameters():
         np.testing.assert_array_equal(ours.sample_indices_, theirs.sample_indices_)
     ours = ApproximateTomekLinks(sampling_strategy="all", n_jobs=2, random_state=3).get_params()
     assert ours == {**TomekLinks(sampling_strategy="all", n_jobs=2).get_params(), "random_state": 3}
+
+
+def test_a_neighbour_parameter_left_out_of_the_config_is_searched_approximately_too():
+    """A config without k_neighbors / m_neighbors (imbalanced-learn's defaults apply) still gets the
+    approximate estimator in their place, asking for the default + 1 neighbours."""
+    from imblearn.over_sampling import BorderlineSMOTE
+
+    cfg = OmegaConf.create({"_target_": "imblearn.over_sampling.BorderlineSMOTE", "neighbors": "approximate"})
+    sampler, default = make_sampler(cfg, 0), BorderlineSMOTE()
+    assert isinstance(sampler.k_neighbors, ApproximateNeighbors) and isinstance(sampler.m_neighbors, ApproximateNeighbors)
+    assert (sampler.k_neighbors.n_neighbors, sampler.m_neighbors.n_neighbors) == (default.k_neighbors + 1,
+                                                                                  default.m_neighbors + 1)
