@@ -146,13 +146,13 @@ def test_approximate_tomek_links_are_imbalanced_learns_links():
 
 @pytest.mark.parametrize("option", KNN_SAMPLERS)
 def test_same_seed_same_rows_other_seed_other_rows(option):
-    first, again, other = (resample(sampler_for(option, "approximate", seed), NOISE, NOISE_Y, LABELS)
-                           for seed in (4, 4, 5))
+    # the smallest noise on which every class still gets the index: 1,000 rows of each minority class
+    rows = np.r_[0:1500, 3000:4000, 4800:5800]
+    samplers = [sampler_for(option, "approximate", seed) for seed in (4, 4, 5)]
+    first, again, other = (resample(s, NOISE[rows], NOISE_Y[rows], LABELS) for s in samplers)
     np.testing.assert_array_equal(first.X, again.X)
     assert not (len(first.y) == len(other.y) and np.array_equal(first.X, other.X))
-    sampler = sampler_for(option, "approximate", 4)
-    sampler.fit_resample(X, Y)
-    assert {e.random_state for e in neighbour_estimators(sampler)} == {4}
+    assert {e.random_state for e in neighbour_estimators(samplers[0])} == {4}
 
 
 def test_auto_is_approximate_from_the_threshold_on():
@@ -236,3 +236,128 @@ def test_estimate_matches_issue_25s_exact_timings_and_the_doctor_says_how_to_be_
     assert not [f for f in doctor.data_findings(_Data(FORUM, 157), cfg, choices) if f.code == "slow_sampler"]
     cfg, choices = compose(["sampler=smote", "sampler.neighbors=exact"])   # exact SMOTE: half a minute
     assert not [f for f in doctor.data_findings(_Data(FORUM, 157), cfg, choices) if f.code == "slow_sampler"]
+
+
+def _searches_by_hand(sampler: str, counts: list[int]) -> list[tuple[int, int]]:
+    """(query rows, fitted rows) of each neighbour search imbalanced-learn's sampler makes with its
+    default sampling_strategy, from its algorithm: SMOTE fits each minority class on its own rows and
+    queries them; BorderlineSMOTE and ADASYN also query those rows among all rows (their danger /
+    density step); ENN queries the rows of every class but the smallest among all rows; Tomek links
+    are the 1-NN of every row among all rows; NearMiss queries the other classes' rows among the
+    minority's; the combined samplers clean the k x majority rows SMOTE leaves."""
+    n, smallest, largest = sum(counts), min(counts), max(counts)
+    minority = [c for c in counts if c != largest]
+    own = [(c, c) for c in minority]
+    return {"SMOTE": own, "BorderlineSMOTE": own + [(c, n) for c in minority],
+            "ADASYN": own + [(c, n) for c in minority], "EditedNearestNeighbours": [(n - smallest, n)],
+            "TomekLinks": [(n, n)], "NearMiss": [(n - smallest, smallest)],
+            "SMOTEENN": own + [(len(counts) * largest,) * 2], "SMOTETomek": own + [(len(counts) * largest,) * 2]}[sampler]
+
+
+def _seconds_by_hand(queries: int, fitted: int, d: int, how: str) -> float:
+    """Multiply-adds over the documented rates: exact search compares every query with every fitted
+    row; the index (from INDEXED_FROM_ROWS fitted rows on, as ApproximateNeighbors builds it) costs
+    its k-means (TRAIN_ROWS_PER_LIST rows per list, each against every list, per iteration), one
+    assignment of every fitted and query row to its list, and the scan of the rows each query reads."""
+    if how == "exact" or fitted < neighbors.INDEXED_FROM_ROWS:
+        return queries * fitted * d / neighbors.EXACT_MACS_PER_SECOND
+    lists = neighbors.LISTS_PER_SQRT_ROW * np.sqrt(fitted)
+    kmeans = neighbors.TRAIN_ROWS_PER_LIST * lists * lists * neighbors.KMEANS_ITERATIONS
+    scanned = max(neighbors.SCANNED_LISTS * fitted / lists, neighbors.SCANNED_ROWS_MIN)
+    return ((kmeans + (fitted + queries) * lists) * d / neighbors.EXACT_MACS_PER_SECOND
+            + queries * scanned * d / neighbors.SCAN_MACS_PER_SECOND)
+
+
+@pytest.mark.parametrize("how", ["exact", "approximate"])
+# 1,000 rows: the index's first size; 3 x 10^8 rows: past int64 for n^2 x d multiply-adds
+@pytest.mark.parametrize("counts", [[600, 300, 100], [100, 600, 300], FORUM, [2 * 10**8, 10**8]])
+@pytest.mark.parametrize("sampler", ["SMOTE", "BorderlineSMOTE", "ADASYN", "EditedNearestNeighbours", "TomekLinks",
+                                     "NearMiss", "SMOTEENN", "SMOTETomek"])
+def test_estimated_seconds_count_each_samplers_searches(sampler, counts, how):
+    """The doctor's minutes (and its advice) come from these estimates: each sampler's searches,
+    costed exact or on the index as the estimator builds it."""
+    by_hand = sum(_seconds_by_hand(q, f, 157, how) for q, f in _searches_by_hand(sampler, counts))
+    assert neighbors.estimated_seconds(sampler, counts, 157, how) == pytest.approx(by_hand, rel=1e-9)
+
+
+@pytest.mark.parametrize("call", [{}, {"n_neighbors": 1}, {"mode": "distance"}, {"X": "queries", "n_neighbors": 3},
+                                  {"X": "queries", "n_neighbors": 1, "mode": "distance"}])
+def test_below_the_index_size_neighbours_and_graphs_are_scikit_learns(call):
+    """Under INDEXED_FROM_ROWS fitted rows the search is exact: kneighbors and kneighbors_graph (its
+    default mode, any n_neighbors, with or without query rows) equal NearestNeighbors'."""
+    small = X[:300]
+    call = {**call, **({"X": small[::5] + 0.01} if "X" in call else {})}
+    ours, theirs = ApproximateNeighbors(2, random_state=0).fit(small), NearestNeighbors(n_neighbors=2).fit(small)
+    np.testing.assert_allclose(ours.kneighbors_graph(**call).toarray(), theirs.kneighbors_graph(**call).toarray(),
+                               rtol=1e-4, atol=1e-5)
+    query = {k: v for k, v in call.items() if k != "mode"}
+    np.testing.assert_array_equal(ours.kneighbors(**query)[1], theirs.kneighbors(**query)[1])
+    with pytest.raises(ValueError, match="mode"):
+        ours.kneighbors_graph(mode="weights")
+
+
+@pytest.mark.parametrize("n", [6000, 64_000])   # below and above the SCANNED_ROWS_MIN floor (from 62,500 rows)
+def test_the_index_is_built_as_documented(n):
+    """The settings that decide which neighbours an approximate search returns, from the module's
+    description: ~LISTS_PER_SQRT_ROW sqrt(n) lists, k-means of KMEANS_ITERATIONS iterations on
+    TRAIN_ROWS_PER_LIST rows per list, and a scan of SCANNED_LISTS lists' worth of rows (at least
+    SCANNED_ROWS_MIN) over the fewest nearest lists that hold that many on average."""
+    data = NOISE if n == len(NOISE) else np.random.default_rng(1).normal(size=(n, 2)).astype("float32")
+    est = ApproximateNeighbors(3, random_state=0).fit(data)
+    lists = int(neighbors.LISTS_PER_SQRT_ROW * np.sqrt(n))
+    scanned = max(neighbors.SCANNED_LISTS * n // lists, neighbors.SCANNED_ROWS_MIN)
+    assert (est.index_.nlist, est.index_.ntotal, est.index_.d) == (lists, n, data.shape[1])
+    assert (est.search_params_.max_codes, est.search_params_.nprobe) == (scanned, int(np.ceil(scanned * lists / n)))
+    cp = est.index_.cp
+    assert (cp.niter, cp.max_points_per_centroid, cp.min_points_per_centroid) == (
+        neighbors.KMEANS_ITERATIONS, neighbors.TRAIN_ROWS_PER_LIST, 1)
+    assert cp.seed == np.random.RandomState(0).randint(2**31 - 1)   # k-means seeded from random_state, as sklearn reads it
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2, -1, -2])
+def test_n_jobs_changes_the_threads_not_the_neighbours(n_jobs):
+    """n_jobs as scikit-learn reads it (-1: all cores, -2: all but one); faiss's thread count is
+    restored afterwards, and the neighbours are those of the default."""
+    import faiss
+
+    before = faiss.omp_get_max_threads()
+    default = ApproximateNeighbors(4, random_state=0).fit(X).kneighbors(X[:50])
+    ours = ApproximateNeighbors(4, random_state=0, n_jobs=n_jobs).fit(X).kneighbors(X[:50])
+    np.testing.assert_array_equal(ours[1], default[1])
+    assert faiss.omp_get_max_threads() == before
+
+
+def test_many_neighbours_come_nearest_first():
+    """With more candidates than a small sort keeps in order by itself (k = 20), each row's
+    neighbours still come nearest first, as exact search returns them."""
+    est = ApproximateNeighbors(20, random_state=0).fit(NOISE)
+    for query in (None, NOISE[::50]):
+        dist, ind = est.kneighbors(query)
+        assert (np.diff(dist, axis=1) >= 0).all()
+        by_hand = np.linalg.norm(NOISE[ind] - (NOISE if query is None else query)[:, None, :], axis=2)
+        np.testing.assert_allclose(dist, by_hand, rtol=1e-4, atol=1e-5)
+
+
+def test_approximate_tomek_links_on_a_few_rows_and_its_parameters():
+    """The smallest inputs imbalanced-learn's TomekLinks takes (two rows) give its links too, and the
+    parameters it shares with TomekLinks read back as TomekLinks' do (clone relies on them)."""
+    for X_few, y_few in ((np.array([[0.0, 0.0], [1.0, 0.0]]), np.array([0, 1])),
+                         (np.array([[0.0, 0.0], [1.0, 0.0], [1.2, 0.0], [9.0, 9.0]]), np.array([0, 0, 1, 1]))):
+        ours, theirs = ApproximateTomekLinks(random_state=0), TomekLinks()
+        ours.fit_resample(X_few, y_few)
+        theirs.fit_resample(X_few, y_few)
+        np.testing.assert_array_equal(ours.sample_indices_, theirs.sample_indices_)
+    ours = ApproximateTomekLinks(sampling_strategy="all", n_jobs=2, random_state=3).get_params()
+    assert ours == {**TomekLinks(sampling_strategy="all", n_jobs=2).get_params(), "random_state": 3}
+
+
+def test_a_neighbour_parameter_left_out_of_the_config_is_searched_approximately_too():
+    """A config without k_neighbors / m_neighbors (imbalanced-learn's defaults apply) still gets the
+    approximate estimator in their place, asking for the default + 1 neighbours."""
+    from imblearn.over_sampling import BorderlineSMOTE
+
+    cfg = OmegaConf.create({"_target_": "imblearn.over_sampling.BorderlineSMOTE", "neighbors": "approximate"})
+    sampler, default = make_sampler(cfg, 0), BorderlineSMOTE()
+    assert isinstance(sampler.k_neighbors, ApproximateNeighbors) and isinstance(sampler.m_neighbors, ApproximateNeighbors)
+    assert (sampler.k_neighbors.n_neighbors, sampler.m_neighbors.n_neighbors) == (default.k_neighbors + 1,
+                                                                                  default.m_neighbors + 1)

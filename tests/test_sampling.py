@@ -3,6 +3,8 @@ own failures, the training-split-only rule, and balanced batches drawn on the fl
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
@@ -164,3 +166,68 @@ def test_balanced_batches_count_the_epochs_they_draw_for():
         assert source.epoch == epoch
         seen.append(source[0][2])
     assert len({row.tobytes() for row in seen}) == 4
+
+
+def test_resample_records_what_it_did():
+    """The record a run logs: counts per label (a label with no training rows counts 0, before and
+    after), the sampler's class name, float32 rows in the input's shape, the neighbour search
+    passed in (nothing logged for samplers without one) and the fit_resample's wall time."""
+    from imblearn.over_sampling import RandomOverSampler
+
+    labels = (*LABELS, "d")   # a fourth label without training rows
+    images = X[:, :4].reshape(-1, 2, 2).astype("float64")
+    by_hand = [int((Y == c).sum()) for c in range(4)]
+    plain = resample(None, images, Y, labels)
+    assert plain.X is images and plain.y is Y and plain.method == "none"
+    assert plain.counts_before == plain.counts_after == by_hand
+    started = time.perf_counter()
+    out = resample(make_sampler(OmegaConf.create({"_target_": "imblearn.over_sampling.RandomOverSampler"}), 0),
+                   images, Y, labels)
+    elapsed = time.perf_counter() - started
+    assert out.method == "RandomOverSampler" and out.counts_before == by_hand
+    assert out.counts_after == [int((out.y == c).sum()) for c in range(4)] == [120, 120, 120, 0]
+    assert out.X.dtype == np.float32 and out.X.shape == (360, 2, 2)
+    theirs_X, theirs_y = RandomOverSampler(random_state=0).fit_resample(images.reshape(len(images), -1), Y)
+    np.testing.assert_array_equal(out.X.reshape(len(out.X), -1), theirs_X.astype("float32"))
+    np.testing.assert_array_equal(out.y, theirs_y)
+    assert 0 < out.seconds <= elapsed and out.logged_metrics == {"resample/seconds": out.seconds}
+    assert out.neighbors == "" and out.logged_params == {}
+    knn = resample(RandomOverSampler(random_state=0), X, Y, LABELS, neighbors_used="exact")
+    assert knn.neighbors == "exact" and knn.logged_params == {"resample.neighbors": "exact"}
+
+
+def test_make_sampler_seeds_the_sampler_and_none_means_no_resampling():
+    from imblearn.over_sampling import RandomOverSampler
+
+    assert make_sampler(None, 0) is None
+    assert make_sampler(OmegaConf.create({"_target_": None}), 0) is None   # conf/sampler/none.yaml
+    cfg = OmegaConf.create({"_target_": "imblearn.over_sampling.RandomOverSampler"})
+    for seed in (0, 7):   # the run's seed reaches the sampler: imbalanced-learn's rows for that seed
+        ours = make_sampler(cfg, seed).fit_resample(X, Y)
+        theirs = RandomOverSampler(random_state=seed).fit_resample(X, Y)
+        np.testing.assert_array_equal(ours[0], theirs[0])
+    balanced = OmegaConf.create({"_target_": "imbalance_lab.remedies.sampling.BalancedBatchSampler"})
+    assert make_sampler(balanced, 7).random_state == 7
+
+
+@pytest.mark.parametrize(("params", "n_rows", "expected"), [
+    (None, 10**6, ""), ({}, 10**6, ""), ({"_target_": "x.RandomOverSampler"}, 10**6, ""),
+    ({"neighbors": "auto"}, 10, "exact"), ({"neighbors": "auto"}, 10**6, "approximate"),
+    ({"neighbors": "approximate"}, 10, "approximate"), (OmegaConf.create({"neighbors": "exact"}), 10**6, "exact"),
+])
+def test_neighbors_choice_is_empty_for_samplers_without_neighbours(params, n_rows, expected):
+    from imbalance_lab.remedies.sampling import neighbors_choice
+
+    assert neighbors_choice(params, n_rows) == expected
+
+
+@pytest.mark.parametrize(("n_rows", "n_classes"), [(172, 3), (11, 3), (10, 4), (7, 2)])
+def test_balanced_batch_expects_an_equal_share_per_class(n_rows, n_classes):
+    """counts_after of balanced batches: the rows of one pass split evenly, rounded to the nearest."""
+    y, rows = np.arange(n_rows) % n_classes, X[:n_rows]
+    sampler = BalancedBatchSampler(batches_per_epoch=1)   # the smallest number of batches it takes
+    out = resample(sampler, rows, y, tuple("abcd"[:n_classes]))
+    share = int(np.rint(n_rows / n_classes))
+    assert out.counts_after == [share] * n_classes and out.counts_before == np.bincount(y).tolist()
+    assert out.method == "balanced_batch" and out.X is rows and out.y is y
+    assert out.batch_source == sampler.batches and "nothing materialised" in out.note
