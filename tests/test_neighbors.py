@@ -137,7 +137,7 @@ def test_rows_whose_probed_lists_hold_too_few_rows_get_exact_search():
     np.testing.assert_allclose(dist, exact_dist, rtol=1e-4, atol=1e-4)
 
 
-def test_k_means_trains_on_every_row_when_there_are_fewer_than_its_sample():
+def test_k_means_sees_every_row_when_there_are_fewer_than_its_sample():
     """1,000 rows and 63 lists ask a k-means sample of 2,016 rows: every row is used, each once."""
     import faiss
 
