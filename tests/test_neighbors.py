@@ -110,8 +110,11 @@ def test_estimator_interface_imbalanced_learn_relies_on():
     np.testing.assert_allclose(graph[np.arange(10)[:, None], ind].toarray(), dist)
     np.testing.assert_array_equal(est.kneighbors(X[:5], n_neighbors=len(X), return_distance=False)[:, :2],
                                   est.kneighbors(X[:5], return_distance=False))   # as many as there are rows: exact
-    with pytest.raises(ValueError, match="n_neighbors"):
+    with pytest.raises(ValueError, match=rf"1 <= n_neighbors <= {len(X) - 1} \(the fitted rows other than the row"):
         est.kneighbors(n_neighbors=len(X))
+    with pytest.raises(ValueError, match=rf"1 <= n_neighbors <= {len(X)} \(the fitted rows\), got n_neighbors = 0"):
+        est.kneighbors(X[:1], n_neighbors=0)
+    assert ApproximateNeighbors().n_neighbors == NearestNeighbors().n_neighbors   # the default a sampler may rely on
 
 
 def test_fitting_the_same_data_again_keeps_the_index():
@@ -119,6 +122,33 @@ def test_fitting_the_same_data_again_keeps_the_index():
     index = est.index_
     assert est.fit(X.copy()).index_ is index
     assert est.fit(X[:2000]).index_ is not index
+    flipped = X[::-1].copy()   # other data of the same shape: its own index, its own neighbours
+    np.testing.assert_array_equal(est.fit(flipped).kneighbors(flipped[:5], return_distance=False)[:, 0], np.arange(5))
+
+
+def test_rows_whose_probed_lists_hold_too_few_rows_get_exact_search():
+    """Asking for more neighbours than the probed lists hold (here 700 of ~500 scanned) leaves no
+    row short: those rows are searched exactly, and equal scikit-learn's."""
+    data = NOISE[:1000]
+    est = ApproximateNeighbors(random_state=0).fit(data)
+    dist, ind = est.kneighbors(data[:20], n_neighbors=700)
+    exact_dist, _ = NearestNeighbors(n_neighbors=700).fit(data).kneighbors(data[:20])
+    assert (ind >= 0).all()
+    np.testing.assert_allclose(dist, exact_dist, rtol=1e-4, atol=1e-4)
+
+
+def test_k_means_sees_every_row_when_there_are_fewer_than_its_sample():
+    """1,000 rows and 63 lists ask a k-means sample of 2,016 rows: every row is used, each once."""
+    import faiss
+
+    data = NOISE[:1000]
+    est = ApproximateNeighbors(random_state=0).fit(data)
+    lists = est.index_.nlist
+    reference = faiss.IndexIVFFlat(faiss.IndexFlatL2(data.shape[1]), data.shape[1], lists)
+    reference.cp.seed, reference.cp.niter = est.index_.cp.seed, neighbors.KMEANS_ITERATIONS
+    reference.cp.max_points_per_centroid, reference.cp.min_points_per_centroid = neighbors.TRAIN_ROWS_PER_LIST, 1
+    reference.train(data)
+    np.testing.assert_array_equal(est.index_.quantizer.reconstruct_n(0, lists), reference.quantizer.reconstruct_n(0, lists))
 
 
 @pytest.mark.parametrize("option", OVER_SAMPLERS)

@@ -85,9 +85,10 @@ class ApproximateNeighbors(BaseEstimator):
     the probed lists. Its k-means cells come from `random_state`: same seed, same neighbours.
 
     As with exact search, a query row that is one of the fitted rows comes back as its own first
-    neighbour (samplers drop it), and `kneighbors()` without X never returns a row as its own
-    neighbour: the index is asked for one more neighbour and the row is placed or removed by its
-    index, since an approximate search need not rank it first. Fitting the same data again (as
+    neighbour (samplers drop it): the lists probed first are the query's nearest, which hold its
+    copy, and distances inside them are exact, so the copy ranks first at distance 0. `kneighbors()`
+    without X never returns a row as its own neighbour: the index is asked for one more neighbour
+    and the row is removed by its index (a duplicate row may rank before it). Fitting the same data again (as
     BorderlineSMOTE and ADASYN do once per class, between fits on that class's rows) reuses its
     index: the last KEPT_INDEXES are kept."""
 
@@ -151,27 +152,11 @@ class ApproximateNeighbors(BaseEstimator):
                 exact = faiss.IndexFlatL2(self.n_features_in_)
                 exact.add(self.fit_X_)
                 dist[unfilled], ind[unfilled] = exact.search(query[unfilled], wanted)
-        own = np.arange(n_fit) if itself else self._own_rows(query, dist, ind)
-        # each row's candidates other than itself, in order (the row itself, if among them, last)
-        order = np.argsort(ind == own[:, None], axis=1, kind="stable")
-        ind, dist = np.take_along_axis(ind, order, axis=1), np.take_along_axis(dist, order, axis=1)
-        found = np.flatnonzero(own >= 0) if not itself else np.empty(0, np.intp)
-        if len(found):   # a query that is a fitted row is its own first neighbour, at distance 0, as in exact search
-            ind[found] = np.column_stack([own[found], ind[found, :-1]])
-            dist[found] = np.column_stack([np.zeros(len(found), dist.dtype), dist[found, :-1]])
+        if itself:   # each row's candidates other than itself, in order (the row itself, if among them, last)
+            order = np.argsort(ind == np.arange(n_fit)[:, None], axis=1, kind="stable")
+            ind, dist = np.take_along_axis(ind, order, axis=1), np.take_along_axis(dist, order, axis=1)
         ind, dist = ind[:, :k].astype(np.intp), np.sqrt(np.maximum(dist[:, :k], 0))
         return (dist, ind) if return_distance else ind
-
-    def _own_rows(self, query, dist, ind, chunk: int = 65_536) -> np.ndarray:
-        """For each query row, the fitted row with the same values among its candidates (the
-        nearest one: the index always probes a row's own list), or -1."""
-        nearest = ind[np.arange(len(ind)), np.argmin(dist, axis=1)]
-        own = np.full(len(query), -1, dtype=np.intp)
-        for start in range(0, len(query), chunk):
-            part = slice(start, start + chunk)
-            same = np.all(self.fit_X_[nearest[part]] == query[part], axis=1)
-            own[part][same] = nearest[part][same]
-        return own
 
     def kneighbors_graph(self, X=None, n_neighbors: int | None = None, mode: str = "connectivity"):
         """Sparse (n_queries, n_samples_fit) graph of the kneighbors: 1 or the distance per edge."""
