@@ -50,7 +50,7 @@ bench: install  ## the benchmarks of tests/benchmarks (QUICK=1: fewer rounds, sm
 reproduce: install  ## Kwon et al. 2019 and Buda et al. 2018 rerun, ours beside the papers' numbers (DATASET=mnist: the full set, downloaded by Keras)
 	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/python scripts/reproduce_literature.py --dataset $(DATASET)
 
-mutate: install  ## mutation testing of remedies/ and evaluation.py against their fast tests (not in CI; ~1-2 h on 2 cores); survivors: docs/mutation-testing.md
+mutate: install  ## mutation testing of remedies/ and evaluation.py against their fast tests (not in CI; ~45 min on 2 cores); survivors: docs/mutation-testing.md
 	TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/mutmut run; $(BIN)/mutmut results
 
 ui: install  ## the MLflow UI over the same store, on 127.0.0.1 only
